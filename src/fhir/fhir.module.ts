@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { BundleProcessor } from './bundle/bundle-processor.js';
+import { CapabilityStatementBuilder } from './capability/capability-statement.js';
+import { FhirEngine } from './engine/fhir-engine.js';
+import { HistoryReader } from './engine/history-reader.js';
+import { OperationRegistry } from './engine/operation-registry.js';
+import { ResourceWriter } from './engine/resource-writer.js';
+import { FhirPipeline } from './pipeline/pipeline.js';
+import { FhirRestController } from './rest/fhir-rest.controller.js';
+import { SearchModule } from './search/search.module.js';
+import { ResourceStore } from './store/resource-store.js';
+import { ResourceValidator } from './validation/resource-validator.js';
+import { ValidateOperation } from './validation/validate-operation.js';
+
+/** The FHIR core (store, search, bundles, validation, engine, pipeline) and its REST door. */
+@Module({
+  imports: [SearchModule],
+  controllers: [FhirRestController],
+  providers: [
+    ResourceStore,
+    { provide: ResourceValidator, useFactory: () => new ResourceValidator() },
+    ResourceWriter,
+    HistoryReader,
+    BundleProcessor,
+    OperationRegistry,
+    CapabilityStatementBuilder,
+    FhirPipeline,
+    FhirEngine,
+    ValidateOperation,
+  ],
+  exports: [FhirPipeline, OperationRegistry, CapabilityStatementBuilder, ResourceStore, ResourceValidator],
+})
+export class FhirModule {}

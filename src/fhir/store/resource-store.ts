@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Db, type Queryable, type Tx } from '../../modules/database/db.js';
+import { FhirError } from '../operation-outcome.js';
+import { SEARCH_INDEX_WRITER, type SearchIndexWriter, type StoredVersion } from './stored-resource.js';
+
+const ROW = `r.rid::text AS rid, r.resource_type, r.id, v.version_id, v.last_updated, v.deleted, v.method, v.content::text AS json`;
+
+function toStored(row: any): StoredVersion {
+  return {
+    rid: row.rid,
+    resourceType: row.resource_type,
+    id: row.id,
+    versionId: row.version_id,
+    lastUpdated: row.last_updated instanceof Date ? row.last_updated.toISOString() : row.last_updated,
+    deleted: row.deleted,
+    method: row.method,
+    json: row.json ?? undefined,
+  };
+}
+
+export interface WriteOptions {
+  /** Version the client expects to replace (If-Match); a mismatch is 412. */
+  expectedVersion?: number;
+  /** HTTP method recorded with the version in history. */
+  method?: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+}
+
+/**
+ * Versioned resources: the only writer of `resource` and `resource_version`. Every write sets meta.versionId and
+ * meta.lastUpdated, appends a version, and hands the new version to the search index writer in the same transaction.
+ */
+@Injectable()
+export class ResourceStore {
+  constructor(
+    private readonly db: Db,
+    @Optional() @Inject(SEARCH_INDEX_WRITER) private readonly index?: SearchIndexWriter,
+  ) {}
+
+  /** The current version (possibly a delete tombstone), or undefined when the id was never used. */
+  async read(q: Queryable, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const res = await q.query({
+      name: 'store_read',
+      text: `SELECT ${ROW} FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
+             WHERE r.resource_type = $1 AND r.id = $2`,
+      values: [resourceType, id],
+    });
+    return res.rows.length ? toStored(res.rows[0]) : undefined;
+  }
+
+  /** The current version, row-locked until the transaction ends (read-modify-write such as PATCH). */
+  async readForUpdate(tx: Tx, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const res = await tx.query({
+      name: 'store_read_for_update',
+      text: `SELECT ${ROW} FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
+             WHERE r.resource_type = $1 AND r.id = $2 FOR UPDATE OF r`,
+      values: [resourceType, id],
+    });
+    return res.rows.length ? toStored(res.rows[0]) : undefined;
+  }
+
+  async vread(q: Queryable, resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined> {
+    const res = await q.query({
+      name: 'store_vread',
+      text: `SELECT ${ROW} FROM resource r JOIN resource_version v ON v.rid = r.rid
+             WHERE r.resource_type = $1 AND r.id = $2 AND v.version_id = $3`,
+      values: [resourceType, id, versionId],
+    });
+    return res.rows.length ? toStored(res.rows[0]) : undefined;
+  }
+
+  /** Creates a new resource with a server-assigned id (or the given one, which must be unused). */
+  async create(tx: Tx, resourceType: string, resource: any, id: string = randomUUID(), method: WriteOptions['method'] = 'POST'): Promise<StoredVersion> {
+    const lastUpdated = new Date().toISOString();
+    const doc = stamp(resource, id, 1, lastUpdated);
+    const json = JSON.stringify(doc);
+    const res = await tx.query({
+      name: 'store_create',
+      text: `WITH r AS (
+               INSERT INTO resource (resource_type, id, version_id, last_updated) VALUES ($1, $2, 1, $3)
+               ON CONFLICT (resource_type, id) DO NOTHING RETURNING rid)
+             INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, content)
+             SELECT rid, $1, $2, 1, $3, $5, $4::jsonb FROM r RETURNING rid::text`,
+      values: [resourceType, id, lastUpdated, json, method],
+    });
+    if (res.rowCount === 0) throw FhirError.conflict(`${resourceType}/${id} already exists`);
+    const stored: StoredVersion = { rid: res.rows[0].rid, resourceType, id, versionId: 1, lastUpdated, deleted: false, method, json };
+    await this.index?.write(tx, stored, doc);
+    return stored;
+  }
+
+  /**
+   * Replaces the current version (or creates the resource with the client's id when it does not exist, or
+   * resurrects a deleted one). Concurrent writers to one resource serialise on its row lock, so no update is lost.
+   */
+  async update(tx: Tx, resourceType: string, id: string, resource: any, opts: WriteOptions = {}): Promise<{ stored: StoredVersion; created: boolean }> {
+    const current = await this.lockCurrent(tx, resourceType, id);
+    if (!current) {
+      if (opts.expectedVersion !== undefined) throw FhirError.preconditionFailed(`${resourceType}/${id} does not exist (If-Match ${opts.expectedVersion})`);
+      return { stored: await this.create(tx, resourceType, resource, id, opts.method ?? 'PUT'), created: true };
+    }
+    if (opts.expectedVersion !== undefined && opts.expectedVersion !== current.version_id) {
+      throw FhirError.preconditionFailed(`Version conflict: ${resourceType}/${id} is at version ${current.version_id}, If-Match asked for ${opts.expectedVersion}`);
+    }
+    const stored = await this.appendVersion(tx, current, resourceType, id, resource, opts.method ?? 'PUT');
+    return { stored, created: current.deleted };
+  }
+
+  /** Deletes by appending a tombstone version; undefined when there was nothing to delete. */
+  async delete(tx: Tx, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const current = await this.lockCurrent(tx, resourceType, id);
+    if (!current || current.deleted) return undefined;
+    const stored = await this.appendVersion(tx, current, resourceType, id, undefined, 'DELETE');
+    await this.index?.remove(tx, stored);
+    return stored;
+  }
+
+  private async lockCurrent(tx: Tx, resourceType: string, id: string): Promise<{ rid: string; version_id: number; deleted: boolean } | undefined> {
+    const res = await tx.query({
+      name: 'store_lock',
+      text: `SELECT rid::text AS rid, version_id, deleted FROM resource WHERE resource_type = $1 AND id = $2 FOR UPDATE`,
+      values: [resourceType, id],
+    });
+    return res.rows[0];
+  }
+
+  private async appendVersion(
+    tx: Tx,
+    current: { rid: string; version_id: number },
+    resourceType: string,
+    id: string,
+    resource: any | undefined,
+    method: NonNullable<WriteOptions['method']>,
+  ): Promise<StoredVersion> {
+    const versionId = current.version_id + 1;
+    const lastUpdated = new Date().toISOString();
+    const deleted = resource === undefined;
+    const doc = deleted ? undefined : stamp(resource, id, versionId, lastUpdated);
+    const json = doc ? JSON.stringify(doc) : undefined;
+    await tx.query({
+      name: 'store_append',
+      text: `WITH u AS (UPDATE resource SET version_id = $2, last_updated = $3, deleted = $4 WHERE rid = $1)
+             INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, deleted, content)
+             VALUES ($1, $5, $6, $2, $3, $7, $4, $8::jsonb)`,
+      values: [current.rid, versionId, lastUpdated, deleted, resourceType, id, method, json ?? null],
+    });
+    const stored: StoredVersion = { rid: current.rid, resourceType, id, versionId, lastUpdated, deleted, method, json };
+    if (doc) await this.index?.write(tx, stored, doc);
+    return stored;
+  }
+
+  /** Versions newest first, for history at instance, type or system level. `before` is a paging cursor (seq). */
+  async history(
+    q: Queryable,
+    scope: { resourceType?: string; id?: string },
+    opts: { since?: string; at?: string; count: number; before?: string },
+  ): Promise<{ versions: StoredVersion[]; next?: string }> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      values.push(v);
+      where.push(sql.replace('?', `$${values.length}`));
+    };
+    if (scope.resourceType) add('v.resource_type = ?', scope.resourceType);
+    if (scope.id) add('v.id = ?', scope.id);
+    if (opts.since) add('v.last_updated >= ?', opts.since);
+    if (opts.before) add('v.seq < ?', opts.before);
+    let from = 'resource_version v';
+    if (opts.at) {
+      // _at: the version of each resource that was current at that instant
+      values.push(opts.at);
+      const p = `$${values.length}`;
+      from = `(SELECT DISTINCT ON (rid) * FROM resource_version WHERE last_updated <= ${p}
+               ${scope.resourceType ? `AND resource_type = $1` : ''} ORDER BY rid, version_id DESC) v`;
+    }
+    values.push(opts.count + 1);
+    const res = await q.query(
+      `SELECT v.seq::text AS seq, v.rid::text AS rid, v.resource_type, v.id, v.version_id, v.last_updated, v.deleted, v.method,
+              v.content::text AS json
+       FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY v.seq DESC LIMIT $${values.length}`,
+      values,
+    );
+    const rows = res.rows;
+    const more = rows.length > opts.count;
+    if (more) rows.pop();
+    return { versions: rows.map(toStored), next: more ? rows[rows.length - 1].seq : undefined };
+  }
+}
+
+/** Sets id and the server-owned meta fields; keeps the client's other meta (profile, security, tag, source). */
+function stamp(resource: any, id: string, versionId: number, lastUpdated: string): any {
+  const meta = { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated };
+  return { ...resource, id, meta };
+}

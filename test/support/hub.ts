@@ -1,0 +1,45 @@
+import { inject } from 'vitest';
+
+/** Absolute FHIR base of the hub the test run started, e.g. http://127.0.0.1:40123/fhir */
+export const fhirBase = (): string => inject('fhirBase');
+
+export interface FhirResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+/** Plain HTTP to the hub (JSON in, JSON out), for tests that check status codes and headers exactly. */
+export async function http<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<FhirResponse<T>> {
+  const url = path.startsWith('http') ? path : `${fhirBase()}/${path.replace(/^\//, '')}`;
+  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/fhir+json';
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** Strips server-owned fields so a resource read back can be compared with what was sent. */
+export function withoutMeta<T extends Record<string, any>>(r: T): T {
+  const { meta, ...rest } = r as any;
+  if (meta) {
+    const { versionId: _v, lastUpdated: _l, ...clientMeta } = meta;
+    if (Object.keys(clientMeta).length) rest.meta = clientMeta;
+  }
+  return rest;
+}
