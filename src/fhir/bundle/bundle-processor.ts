@@ -6,6 +6,7 @@ import type { Interaction, InteractionResult } from '../pipeline/interaction.js'
 import type { FhirPipeline, InteractionContext } from '../pipeline/pipeline.js';
 import { parseFhirRequest, parseQueryString } from '../pipeline/request-parser.js';
 import { SEARCH_ENGINE, type SearchEngine } from '../search/search-engine.js';
+import { ResourceStore, type PreparedCreate } from '../store/resource-store.js';
 import { conditionalReferences, rewriteReferences } from './reference-rewriter.js';
 import { renderEntryResponse } from './entry-response.js';
 
@@ -27,6 +28,7 @@ interface PreparedEntry {
 export class BundleProcessor {
   constructor(
     private readonly db: Db,
+    private readonly store: ResourceStore,
     @Inject(SEARCH_ENGINE) private readonly search: SearchEngine,
   ) {}
 
@@ -78,8 +80,14 @@ export class BundleProcessor {
       const map = await this.resolveIdentities(tx, entries, prepared);
       const out: any[] = new Array(entries.length);
       const ordered = [...prepared].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
-      const entryCtx: InteractionContext = { ...ctx, tx };
+      // POST entries are validated one by one and written together when the POST phase ends
+      const createBatch: PreparedCreate[] = [];
+      let entryCtx: InteractionContext = { ...ctx, tx, createBatch };
       for (const p of ordered) {
+        if (entryCtx.createBatch && p.method !== 'POST' && p.method !== 'DELETE') {
+          await this.store.createMany(tx, createBatch);
+          entryCtx = { ...ctx, tx };
+        }
         if (map.size && p.ix.body && p.method !== 'PATCH') p.ix.body = rewriteReferences(p.ix.body, map);
         try {
           const res = await this.runEntry(p, entries[p.index], map, entryCtx, pipeline);
@@ -88,6 +96,7 @@ export class BundleProcessor {
           throw atEntry(err, p.index);
         }
       }
+      if (entryCtx.createBatch) await this.store.createMany(tx, createBatch);
       return out;
     });
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Db, inTransaction, type Tx } from '../../modules/database/db.js';
 import { FhirError, outcome } from '../operation-outcome.js';
@@ -67,6 +68,11 @@ export class ResourceWriter {
         }
       }
       const { id: _ignored, ...rest } = resource; // the server assigns the id of a create
+      if (ctx.createBatch) {
+        const prepared = this.store.prepareCreate(ix.resourceType!, rest, presetId ?? randomUUID(), ctx.createBatch.at(-1)?.lastUpdated ?? new Date().toISOString());
+        ctx.createBatch.push(prepared);
+        return writeResult({ ...prepared, rid: '', versionId: 1, deleted: false, method: 'POST' }, 201);
+      }
       const stored = await this.store.create(tx, ix.resourceType!, rest, presetId);
       return writeResult(stored, 201);
     });

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Tx } from '../../modules/database/db.js';
+import type { PreparedCreate } from '../store/resource-store.js';
 import type { Interaction, InteractionResult } from './interaction.js';
 
 /** Per-request facts the stages share. */
@@ -8,6 +9,11 @@ export interface InteractionContext {
   tx?: Tx;
   /** absolute FHIR base URL, e.g. http://localhost:8080/fhir */
   baseUrl: string;
+  /**
+   * Creates collected here are written together when the collector is flushed (a transaction Bundle's POST
+   * phase); each create is still validated, authorized and audited one by one.
+   */
+  createBatch?: PreparedCreate[];
 }
 
 export type Next = () => Promise<InteractionResult>;

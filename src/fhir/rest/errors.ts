@@ -14,6 +14,7 @@ export function toFhirError(err: unknown): FhirError {
   }
   // PostgreSQL: serialization failure / deadlock / lock timeout are conflicts the client may retry
   if (e?.code === '40001' || e?.code === '40P01' || e?.code === '55P03') return new FhirError(409, 'Concurrent update conflict; retry the request', 'conflict');
+  if (e?.code === '23505') return new FhirError(409, 'A resource with that id already exists', 'duplicate');
   if (e?.code === '54001') return new FhirError(400, 'The request is too complex to evaluate', 'too-costly');
   return new FhirError(500, 'Internal server error', 'exception');
 }

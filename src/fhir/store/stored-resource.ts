@@ -16,6 +16,8 @@ export interface StoredVersion {
 export interface SearchIndexWriter {
   write(tx: import('../../modules/database/db.js').Tx, stored: StoredVersion, resource: any): Promise<void>;
   remove(tx: import('../../modules/database/db.js').Tx, stored: StoredVersion): Promise<void>;
+  /** Index rows of many new resources at once (optional; write() is called per resource otherwise). */
+  writeMany?(tx: import('../../modules/database/db.js').Tx, items: { stored: StoredVersion; resource: any }[]): Promise<void>;
 }
 
 export const SEARCH_INDEX_WRITER = Symbol('SEARCH_INDEX_WRITER');
