@@ -56,7 +56,7 @@ export class BundleProcessor {
       path,
       query: parseQueryString(query),
       body: method === 'PATCH' ? patchBody(entry.resource) : entry.resource,
-      bodyType: method === 'PATCH' ? 'application/json-patch+json' : undefined,
+      bodyType: method === 'PATCH' && entry.resource?.resourceType === 'Binary' ? 'application/json-patch+json' : undefined,
       headers: { ifMatch: req.ifMatch, ifNoneExist: req.ifNoneExist, ifNoneMatch: req.ifNoneMatch, ifModifiedSince: req.ifModifiedSince, prefer: undefined },
       principal: parent.principal,
       door: 'bundle-entry',
@@ -183,8 +183,7 @@ function patchBody(resource: any): unknown {
       throw FhirError.badRequest('The Binary of a PATCH entry does not hold a JSON Patch');
     }
   }
-  if (resource?.resourceType === 'Parameters') throw new FhirError(415, 'FHIRPath Patch is not supported yet; use JSON Patch', 'not-supported');
-  return resource;
+  return resource; // a FHIRPath Patch (Parameters) as it is
 }
 
 function checkDuplicates(prepared: PreparedEntry[]): void {

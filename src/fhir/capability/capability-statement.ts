@@ -54,7 +54,7 @@ export class CapabilityStatementBuilder {
       implementation: { description: 'HIE hub FHIR R4 server', url: baseUrl },
       fhirVersion: '4.0.1',
       format: ['application/fhir+json', 'json'],
-      patchFormat: ['application/json-patch+json'],
+      patchFormat: ['application/json-patch+json', 'application/fhir+json'],
       rest: [
         {
           mode: 'server',

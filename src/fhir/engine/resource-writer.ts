@@ -8,6 +8,7 @@ import { SEARCH_ENGINE, type SearchEngine } from '../search/search-engine.js';
 import { ResourceStore } from '../store/resource-store.js';
 import { parseEtagVersion, type StoredVersion } from '../store/stored-resource.js';
 import { ResourceValidator } from '../validation/resource-validator.js';
+import { applyFhirPathPatch, isFhirPathPatch } from './fhirpath-patch.js';
 import { applyJsonPatch } from './json-patch.js';
 
 /** Most matches a conditional delete will remove in one request. */
@@ -107,8 +108,9 @@ export class ResourceWriter {
   }
 
   async patch(ix: Interaction, ctx: InteractionContext): Promise<InteractionResult> {
-    if (ix.bodyType && ix.bodyType !== 'application/json-patch+json') {
-      throw new FhirError(415, `PATCH supports application/json-patch+json; got ${ix.bodyType}`, 'not-supported');
+    const fhirPathPatch = isFhirPathPatch(ix.body);
+    if (ix.bodyType && ix.bodyType !== 'application/json-patch+json' && !(fhirPathPatch && /^application\/(fhir\+)?json$/.test(ix.bodyType))) {
+      throw new FhirError(415, `PATCH takes application/json-patch+json (JSON Patch) or a FHIRPath Patch Parameters as application/fhir+json; got ${ix.bodyType}`, 'not-supported');
     }
     const expectedVersion = this.expectedVersion(ix);
     return inTransaction(this.db, ctx.tx, async (tx) => {
@@ -124,7 +126,7 @@ export class ResourceWriter {
       if (expectedVersion !== undefined && expectedVersion !== current.versionId) {
         throw FhirError.preconditionFailed(`Version conflict: ${ix.resourceType}/${id} is at version ${current.versionId}, If-Match asked for ${expectedVersion}`);
       }
-      const patched = applyJsonPatch(JSON.parse(current.json!), ix.body);
+      const patched = fhirPathPatch ? applyFhirPathPatch(JSON.parse(current.json!), ix.body) : applyJsonPatch(JSON.parse(current.json!), ix.body);
       this.checkResource(ix, patched);
       const { stored } = await this.store.update(tx, ix.resourceType!, id, patched, { expectedVersion: current.versionId, method: 'PATCH' });
       return writeResult(stored, 200);
