@@ -7,7 +7,7 @@ import { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { loadHubConfig, type HubConfig } from './modules/config/hub-config.js';
-import { createHubLogger, NestPinoLogger } from './modules/logging/logger.js';
+import { createHubLogger, flushLogs, NestPinoLogger } from './modules/logging/logger.js';
 import { registerBodyReader } from './fhir/rest/http-body.js';
 import { toFhirError } from './fhir/rest/errors.js';
 import { renderError } from './fhir/rest/fhir-response.js';
@@ -77,5 +77,6 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     config.fhirBaseUrl = config.fhirBaseUrl.replace(/:0\/fhir$/, `:${port}/fhir`);
   }
   log.info({ port, fhirBase: config.fhirBaseUrl }, 'hub listening');
+  flushLogs();
   return { app, config, log, url: `http://localhost:${port}`, close: () => app.close() };
 }

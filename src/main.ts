@@ -1,4 +1,5 @@
 import { startHub } from './hub.js';
+import { flushLogs } from './modules/logging/logger.js';
 
 async function main(): Promise<void> {
   const hub = await startHub();
@@ -6,6 +7,7 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       hub.log.warn({ signal }, 'second signal: exiting at once');
+      flushLogs();
       process.exit(1);
     }
     stopping = true;
@@ -14,10 +16,12 @@ async function main(): Promise<void> {
     hub.close().then(
       () => {
         hub.log.info('hub stopped');
+        flushLogs();
         process.exit(0);
       },
       (err) => {
         hub.log.error({ err }, 'shutdown failed');
+        flushLogs();
         process.exit(1);
       },
     );
