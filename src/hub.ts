@@ -46,6 +46,8 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     },
     bodyLimit: Math.max(config.bodyLimit, config.bundleBodyLimit),
     return503OnClosing: true,
+    // errors Fastify raises before routing (e.g. malformed percent-encoding in the path) are FHIR errors too
+    frameworkErrors: (err: Error, _req: unknown, reply: FastifyReply) => renderError(reply, toFhirError(err), { mediaType: 'application/fhir+json', pretty: false }),
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, log), adapter, {

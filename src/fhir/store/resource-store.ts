@@ -4,7 +4,9 @@ import { Db, type Queryable, type Tx } from '../../modules/database/db.js';
 import { FhirError } from '../operation-outcome.js';
 import { SEARCH_INDEX_WRITER, type SearchIndexWriter, type StoredVersion } from './stored-resource.js';
 
-const ROW = `r.rid::text AS rid, r.resource_type, r.id, v.version_id, v.last_updated, v.deleted, v.method, v.content::text AS json`;
+// last_updated travels as epoch milliseconds: turning a float into an ISO string is much cheaper than pg's date parser
+const ROW = `r.rid::text AS rid, r.resource_type, r.id, v.version_id, (extract(epoch FROM v.last_updated) * 1000)::float8 AS lu_ms,
+             v.deleted, v.method, v.content::text AS json`;
 
 function toStored(row: any): StoredVersion {
   return {
@@ -12,7 +14,7 @@ function toStored(row: any): StoredVersion {
     resourceType: row.resource_type,
     id: row.id,
     versionId: row.version_id,
-    lastUpdated: row.last_updated instanceof Date ? row.last_updated.toISOString() : row.last_updated,
+    lastUpdated: new Date(row.lu_ms).toISOString(),
     deleted: row.deleted,
     method: row.method,
     json: row.json ?? undefined,
@@ -80,6 +82,13 @@ export class ResourceStore {
 
   /** Creates a new resource with a server-assigned id (or the given one, which must be unused). */
   async create(tx: Tx, resourceType: string, resource: any, id: string = randomUUID(), method: WriteOptions['method'] = 'POST'): Promise<StoredVersion> {
+    const stored = await this.tryCreate(tx, resourceType, resource, id, method);
+    if (!stored) throw FhirError.conflict(`${resourceType}/${id} already exists`);
+    return stored;
+  }
+
+  /** Inserts version 1, or returns undefined when the id is taken (the insert waits for a concurrent creator). */
+  private async tryCreate(tx: Tx, resourceType: string, resource: any, id: string, method: WriteOptions['method']): Promise<StoredVersion | undefined> {
     const lastUpdated = new Date().toISOString();
     const doc = stamp(resource, id, 1, lastUpdated);
     const json = JSON.stringify(doc);
@@ -92,7 +101,7 @@ export class ResourceStore {
              SELECT rid, $1, $2, 1, $3, $5, $4::jsonb FROM r RETURNING rid::text`,
       values: [resourceType, id, lastUpdated, json, method],
     });
-    if (res.rowCount === 0) throw FhirError.conflict(`${resourceType}/${id} already exists`);
+    if (res.rowCount === 0) return undefined;
     const stored: StoredVersion = { rid: res.rows[0].rid, resourceType, id, versionId: 1, lastUpdated, deleted: false, method, json };
     await this.index?.write(tx, stored, doc);
     return stored;
@@ -141,10 +150,14 @@ export class ResourceStore {
    * resurrects a deleted one). Concurrent writers to one resource serialise on its row lock, so no update is lost.
    */
   async update(tx: Tx, resourceType: string, id: string, resource: any, opts: WriteOptions = {}): Promise<{ stored: StoredVersion; created: boolean }> {
-    const current = await this.lockCurrent(tx, resourceType, id);
+    let current = await this.lockCurrent(tx, resourceType, id);
     if (!current) {
       if (opts.expectedVersion !== undefined) throw FhirError.preconditionFailed(`${resourceType}/${id} does not exist (If-Match ${opts.expectedVersion})`);
-      return { stored: await this.create(tx, resourceType, resource, id, opts.method ?? 'PUT'), created: true };
+      const created = await this.tryCreate(tx, resourceType, resource, id, opts.method ?? 'PUT');
+      if (created) return { stored: created, created: true };
+      // a concurrent update-as-create of the same id committed first: this write becomes an update of it
+      current = await this.lockCurrent(tx, resourceType, id);
+      if (!current) throw FhirError.conflict(`${resourceType}/${id} is being created concurrently; retry`);
     }
     if (opts.expectedVersion !== undefined && opts.expectedVersion !== current.version_id) {
       throw FhirError.preconditionFailed(`Version conflict: ${resourceType}/${id} is at version ${current.version_id}, If-Match asked for ${opts.expectedVersion}`);
@@ -222,7 +235,8 @@ export class ResourceStore {
     }
     values.push(opts.count + 1);
     const res = await q.query(
-      `SELECT v.seq::text AS seq, v.rid::text AS rid, v.resource_type, v.id, v.version_id, v.last_updated, v.deleted, v.method,
+      `SELECT v.seq::text AS seq, v.rid::text AS rid, v.resource_type, v.id, v.version_id,
+              (extract(epoch FROM v.last_updated) * 1000)::float8 AS lu_ms, v.deleted, v.method,
               v.content::text AS json
        FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY v.seq DESC LIMIT $${values.length}`,
