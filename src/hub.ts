@@ -6,6 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { R4Definitions } from './fhir/definitions/r4-definitions.js';
 import { loadHubConfig, type HubConfig } from './modules/config/hub-config.js';
 import { createHubLogger, flushLogs, NestPinoLogger } from './modules/logging/logger.js';
 import { registerBodyReader } from './fhir/rest/http-body.js';
@@ -37,6 +38,7 @@ export interface Hub {
 export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?: Logger } = {}): Promise<Hub> {
   const config = loadHubConfig(overrides);
   const log = opts.log ?? createHubLogger(config.logLevel);
+  await R4Definitions.preload();
   const adapter = new FastifyAdapter({
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),

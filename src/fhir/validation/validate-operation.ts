@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Db } from '../../modules/database/db.js';
-import { R4Definitions } from '../definitions/r4-definitions.js';
+import { R4Definitions, readDefinitionBundle } from '../definitions/r4-definitions.js';
 import { OperationRegistry, type OperationHandler } from '../engine/operation-registry.js';
 import { FhirError, outcome, type OutcomeIssue } from '../operation-outcome.js';
 import type { Interaction, InteractionResult } from '../pipeline/interaction.js';
@@ -68,10 +68,10 @@ export class ValidateOperation implements OperationHandler, OnModuleInit {
     return { status: 200, resource: outcome(...issues) };
   }
 
-  /** A profile is an R4 core StructureDefinition or one stored in the hub. */
+  /** A profile is an R4 core StructureDefinition (base types or core profiles such as vitalsigns) or one stored in the hub. */
   private async findProfile(q: any, url: string): Promise<any> {
     const canonical = url.split('|')[0];
-    const core = R4Definitions.get().structureDefinitions.get(canonical);
+    const core = R4Definitions.get().structureDefinitions.get(canonical) ?? coreProfile(canonical);
     if (core) return core;
     const ids = await this.search.matchIds(q, 'StructureDefinition', `url=${encodeURIComponent(canonical)}`, 1);
     if (ids.length) {
@@ -80,4 +80,17 @@ export class ValidateOperation implements OperationHandler, OnModuleInit {
     }
     throw FhirError.badRequest(`Profile ${url} is not known to this server`, 'not-found');
   }
+}
+
+let coreProfiles: Map<string, any> | undefined;
+
+/** The profiles the R4 specification itself defines (vitalsigns, bodyweight, ...), read on first use. */
+function coreProfile(url: string): any {
+  coreProfiles ??= new Map(
+    readDefinitionBundle('profiles-others.json')
+      .entry.map((e: any) => e.resource)
+      .filter((r: any) => r?.resourceType === 'StructureDefinition' && r.fhirVersion === '4.0.1' && r.snapshot)
+      .map((r: any) => [r.url, r]),
+  );
+  return coreProfiles.get(url);
 }
