@@ -63,10 +63,6 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
     done();
   });
-  fastify.addHook('onSend', (req, reply, payload, done) => {
-    reply.header('X-Request-Id', String(req.id));
-    done(null, payload);
-  });
   app.useGlobalFilters(new OperationOutcomeFilter(log));
   try {
     await app.listen(config.port, config.host);

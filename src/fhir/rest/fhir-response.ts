@@ -11,6 +11,7 @@ export interface RenderOptions {
 
 function send(reply: FastifyReply, status: number, body: string | undefined, mediaType: string): void {
   reply.status(status);
+  reply.header('X-Request-Id', String(reply.request.id));
   if (body === undefined) {
     reply.send();
     return;
