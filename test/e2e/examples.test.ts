@@ -28,7 +28,6 @@ const CONFORMANCE_TYPES = new Set([
   'ExampleScenario',
 ]);
 
-const BODY_LIMIT = 16 * 1024 * 1024; // the hub's default resource body limit
 const R4_CODE = /^[^\s]+( [^\s]+)*$/; // R4 datatype regex of `code` (JavaScript's \s includes U+00A0)
 
 interface Example {
@@ -138,15 +137,6 @@ const REJECTED: Record<string, { status: number; why: string; check: (ex: Exampl
       },
     ]),
   ),
-  // Not invalid, but 29 MB of JSON even compact: over the hub's 16 MB limit for one resource (413, nothing read).
-  'Bundle-resources.json': {
-    status: 413,
-    why: 'larger than the 16 MB resource body limit',
-    check: (ex, res) => {
-      expect(Buffer.byteLength(ex.body)).toBeGreaterThan(BODY_LIMIT);
-      expect(res.body.issue[0].code).toBe('too-costly');
-    },
-  },
 };
 
 function loadExamples(): Example[] {
