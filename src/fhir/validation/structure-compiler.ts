@@ -1,6 +1,7 @@
 import { R4Definitions } from '../definitions/r4-definitions.js';
 import { fixExpression, Invariant, isEvaluable, STRUCTURAL_CONSTRAINTS } from './invariant-compiler.js';
 import { isPrimitiveType, primitiveCheck, type PrimitiveCheck } from './primitive-formats.js';
+import { requiredBinding, type RequiredBinding } from './terminology-bindings.js';
 
 /**
  * Compiles the R4 StructureDefinitions (snapshots) into lookup tables for the structure walker, lazily, once per
@@ -42,6 +43,8 @@ export interface PropRule {
   readonly targets?: ReadonlySet<string>;
   /** DomainResource.contained */
   readonly contained: boolean;
+  /** required binding to an enumerable ValueSet (code, Coding, CodeableConcept values) */
+  readonly binding?: RequiredBinding;
   /** node of complex / backbone values, resolved on first use */
   node?: TypeNode;
   readonly nodeKey?: string;
@@ -206,10 +209,12 @@ export class StructureCompiler {
         const contained = inResource && element === 'contained' && !parentPath.includes('.');
         out.push(rule(name, element, path, code, RESOURCE, card, { choice, contained }));
       } else if (isPrimitiveType(code)) {
-        out.push(rule(name, element, path, code, PRIMITIVE, card, { choice, check: primitiveCheck(code), constraints: invariants(ed.constraint, path) }));
+        out.push(rule(name, element, path, code, PRIMITIVE, card, { choice, check: primitiveCheck(code), constraints: invariants(ed.constraint, path), binding: requiredBinding(ed.binding, code) }));
       } else {
         const profile: string | undefined = t.profile?.length === 1 && t.profile[0].startsWith(CORE) ? t.profile[0] : undefined;
-        out.push(rule(name, element, path, code, COMPLEX, card, { choice, constraints: invariants(ed.constraint, path), nodeKey: profile ?? code, targets: targetsOf(t) }));
+        out.push(
+          rule(name, element, path, code, COMPLEX, card, { choice, constraints: invariants(ed.constraint, path), nodeKey: profile ?? code, targets: targetsOf(t), binding: requiredBinding(ed.binding, code) }),
+        );
       }
     }
     return out;
@@ -223,6 +228,7 @@ interface RuleOptions {
   targets?: ReadonlySet<string>;
   contained?: boolean;
   nodeKey?: string;
+  binding?: RequiredBinding;
 }
 
 /** Every rule has the same shape (one hidden class), which keeps the walker's property reads monomorphic. */
@@ -242,6 +248,7 @@ function rule(name: string, element: string, path: string, type: string, kind: n
     choice: o.choice,
     targets: o.targets,
     contained: o.contained ?? false,
+    binding: o.binding,
     node: undefined,
     nodeKey: o.nodeKey,
   };

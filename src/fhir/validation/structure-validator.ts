@@ -8,7 +8,8 @@ import { PRIMITIVE, RESOURCE, StructureCompiler, type PropRule, type TypeNode } 
  * definitions) with the tables of the StructureCompiler: unknown properties, JSON types and primitive formats,
  * array vs single values, cardinality, required elements, empty values and nulls (ele-1), extensions (ext-1),
  * references (format, contained targets: ref-1, target types), contained resources (dom-2 .. dom-5), nested
- * resources validated by their own resourceType, and the FHIRPath invariants of the elements present.
+ * resources validated by their own resourceType, the FHIRPath invariants of the elements present, and the codes of
+ * elements with a required binding to an enumerable ValueSet (terminology-bindings.ts).
  * Every issue found is reported, with a FHIRPath location such as `Observation.component[1].valueQuantity.value`.
  */
 export class StructureValidator {
@@ -224,6 +225,10 @@ class Walk {
       this.report('error', typeof error === 'string' && error.startsWith('Invalid JSON type') ? 'structure' : 'value', error);
       return;
     }
+    if (rule.binding !== undefined) {
+      const error = rule.binding.checkCode(v as string);
+      if (error !== undefined) this.report('error', 'code-invalid', error);
+    }
     if (this.localRefs !== undefined && typeof v === 'string' && v.charCodeAt(0) === 35 && URI_TYPES.has(rule.type)) this.localRef(v);
     if (rule.constraints.length) this.invariants(rule.constraints, v, NO_CHILDREN, NO_NODE);
   }
@@ -277,6 +282,10 @@ class Walk {
     const node = rule.node ?? this.compiler.nodeOf(rule);
     this.object(v, node, false);
     if (node.isReference) this.reference(rule, v);
+    if (rule.binding !== undefined) {
+      const error = rule.binding.checkCoded(rule.type, v);
+      if (error !== undefined) this.report('error', 'code-invalid', error);
+    }
     if (rule.constraints.length) this.invariants(rule.constraints, v, v, node);
   }
 
