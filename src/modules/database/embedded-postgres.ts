@@ -34,7 +34,15 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     persistent: true,
     createPostgresUser: runningAsRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=localhost', '-c', 'max_connections=200', '-c', 'shared_buffers=256MB'],
+    // fewer checkpoints during bulk loads (each one makes the next writes of every page log a full page image)
+    postgresFlags: [
+      '-c', 'listen_addresses=localhost',
+      '-c', 'max_connections=200',
+      '-c', 'shared_buffers=256MB',
+      '-c', 'max_wal_size=4GB',
+      '-c', 'checkpoint_timeout=15min',
+      '-c', 'checkpoint_completion_target=0.9',
+    ],
     onLog: (m: string) => log.debug({ pg: m.trim() }, 'postgres'),
     onError: (e: unknown) => log.warn({ pg: String(e).trim() }, 'postgres'),
   });
