@@ -8,6 +8,7 @@ import { ResourceWriter } from './engine/resource-writer.js';
 import { FhirPipeline } from './pipeline/pipeline.js';
 import { FhirRestController } from './rest/fhir-rest.controller.js';
 import { SearchModule } from './search/search.module.js';
+import { SearchRegistration } from './search/search-registration.js';
 import { ResourceStore } from './store/resource-store.js';
 import { ResourceValidator } from './validation/resource-validator.js';
 import { ValidateOperation } from './validation/validate-operation.js';
@@ -27,6 +28,7 @@ import { ValidateOperation } from './validation/validate-operation.js';
     FhirPipeline,
     FhirEngine,
     ValidateOperation,
+    SearchRegistration,
   ],
   exports: [FhirPipeline, OperationRegistry, CapabilityStatementBuilder, ResourceStore, ResourceValidator],
 })

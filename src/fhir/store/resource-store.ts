@@ -121,13 +121,15 @@ export class ResourceStore {
     if (!items.length) return [];
     const res = await tx.query({
       name: 'store_create_many',
-      text: `WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS u(t, i, lu, c)),
+      // the documents travel as ONE jsonb array (cheap to build from the JSON texts, parsed once by PostgreSQL)
+      text: `WITH u AS (SELECT a.t, a.i, a.lu, e.c FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS a(t, i, lu, n)
+                        JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(c, n) USING (n)),
              r AS (INSERT INTO resource (resource_type, id, version_id, last_updated)
                    SELECT t, i, 1, lu FROM u RETURNING rid, resource_type, id)
              INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, content)
-             SELECT r.rid, u.t, u.i, 1, u.lu, 'POST', u.c::jsonb FROM r JOIN u ON u.t = r.resource_type AND u.i = r.id
+             SELECT r.rid, u.t, u.i, 1, u.lu, 'POST', u.c FROM r JOIN u ON u.t = r.resource_type AND u.i = r.id
              RETURNING rid::text AS rid, resource_type, id`,
-      values: [items.map((i) => i.resourceType), items.map((i) => i.id), items.map((i) => i.lastUpdated), items.map((i) => i.json)],
+      values: [items.map((i) => i.resourceType), items.map((i) => i.id), items.map((i) => i.lastUpdated), `[${items.map((i) => i.json).join(',')}]`],
     });
     const ridOf = new Map<string, string>(res.rows.map((r: any) => [`${r.resource_type}/${r.id}`, r.rid]));
     const stored = items.map((it): StoredVersion => ({

@@ -46,6 +46,17 @@ export function compileSearchExpression(expression: string, resourceType: string
     if (compiled) branches.push(...compiled);
     else fallbacks.push(part);
   }
+  // `X.exists() and X != false` (Patient.deceased): a boolean, true when X is there and is not `false`.
+  const exists = /^([A-Za-z.]+)\.exists\(\) and \1 != false$/.exec(expression.trim());
+  if (exists && !contextPath) {
+    const inner = compileNative(exists[1], resourceType);
+    if (inner) {
+      return (root) => {
+        const values = inner.flatMap((b) => walk(root, b.steps));
+        return [{ type: 'boolean', values: [values.length > 0 && !values.every((v) => v === false)] }];
+      };
+    }
+  }
   const fallback = fallbacks.length ? compileFallback(fallbacks.join(' | ')) : undefined;
   if (!fallback) {
     if (branches.length === 1) {

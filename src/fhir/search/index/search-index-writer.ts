@@ -1,0 +1,170 @@
+import type { Queryable, Tx } from '../../../modules/database/db.js';
+import type { SearchIndexWriter, StoredVersion } from '../../store/stored-resource.js';
+import type { IndexRows } from '../extract/index-rows.js';
+import type { SearchParameterIndexer } from '../extract/search-parameter-indexer.js';
+import type { SearchParamRegistry } from '../params/search-param-registry.js';
+import type { StatisticsKeeper } from './statistics-keeper.js';
+
+/** The index tables, their columns (after rid) and the array type each column is sent as. */
+const TABLES: { name: string; rows: keyof IndexRows; cols: [string, string][] }[] = [
+  { name: 'sp_token', rows: 'token', cols: [['pid', 'int4'], ['sys', 'text'], ['code', 'text'], ['txt', 'text']] },
+  { name: 'sp_string', rows: 'string', cols: [['pid', 'int4'], ['norm', 'text'], ['exact', 'text']] },
+  { name: 'sp_date', rows: 'date', cols: [['pid', 'int4'], ['lo', 'timestamptz'], ['hi', 'timestamptz']] },
+  { name: 'sp_number', rows: 'number', cols: [['pid', 'int4'], ['lo', 'numeric'], ['hi', 'numeric']] },
+  {
+    name: 'sp_quantity',
+    rows: 'quantity',
+    cols: [['pid', 'int4'], ['sys', 'text'], ['code', 'text'], ['lo', 'numeric'], ['hi', 'numeric'], ['ccode', 'text'], ['clo', 'numeric'], ['chi', 'numeric']],
+  },
+  {
+    name: 'sp_reference',
+    rows: 'reference',
+    cols: [['pid', 'int4'], ['rtype', 'text'], ['tid', 'text'], ['ver', 'text'], ['url', 'text'], ['idsys', 'text'], ['idval', 'text']],
+  },
+  { name: 'sp_uri', rows: 'uri', cols: [['pid', 'int4'], ['uri', 'text']] },
+  {
+    name: 'sp_composite',
+    rows: 'composite',
+    cols: [['pid', 'int4'], ['a_sys', 'text'], ['a_code', 'text'], ['b_sys', 'text'], ['b_code', 'text'], ['b_lo', 'numeric'], ['b_hi', 'numeric'], ['b_dlo', 'timestamptz'], ['b_dhi', 'timestamptz'], ['c_lo', 'numeric'], ['c_hi', 'numeric']],
+  },
+];
+export const INDEX_TABLES = [...TABLES.map((t) => t.name), 'sp_text'];
+
+/** Statement text per (tables with rows, replace old rows?) combination; each is a named prepared statement. */
+const statements = new Map<number, string>();
+
+function statementFor(mask: number, replace: boolean, withText: boolean): string {
+  const key = (mask << 2) | (replace ? 2 : 0) | (withText ? 1 : 0);
+  let text = statements.get(key);
+  if (text) return text;
+  const ctes: string[] = [];
+  if (replace) {
+    for (const t of TABLES) ctes.push(`d_${t.name} AS (DELETE FROM ${t.name} WHERE rid = $1)`);
+    // with new text the upsert below replaces the row (a DELETE of it in the same statement would conflict)
+    if (!withText) ctes.push(`d_sp_text AS (DELETE FROM sp_text WHERE rid = $1)`);
+  }
+  let n = 1;
+  TABLES.forEach((t, i) => {
+    if (!(mask & (1 << i))) return;
+    const args = t.cols.map(([, ty]) => `$${++n}::${ty}[]`).join(', ');
+    ctes.push(`i_${t.name} AS (INSERT INTO ${t.name} (rid, ${t.cols.map(([c]) => c).join(', ')}) SELECT $1, * FROM unnest(${args}))`);
+  });
+  if (withText) {
+    const a = ++n;
+    const b = ++n;
+    ctes.push(`i_sp_text AS (INSERT INTO sp_text (rid, content, narrative) VALUES ($1, to_tsvector('simple', $${a}::text), to_tsvector('simple', $${b}::text))
+               ON CONFLICT (rid) DO UPDATE SET content = EXCLUDED.content, narrative = EXCLUDED.narrative)`);
+  }
+  text = ctes.length ? `WITH ${ctes.join(',\n')} SELECT 1` : 'SELECT 1';
+  statements.set(key, text);
+  return text;
+}
+
+/**
+ * Writes a resource's index rows in the write's own transaction: one statement per write, whatever the number of
+ * parameters (old rows deleted and new ones inserted through data-modifying CTEs over `unnest` arrays).
+ */
+export class PgSearchIndexWriter implements SearchIndexWriter {
+  constructor(
+    private readonly indexer: SearchParameterIndexer,
+    private readonly registry: SearchParamRegistry,
+    private readonly statistics?: StatisticsKeeper,
+  ) {}
+
+  async write(tx: Tx, stored: StoredVersion, resource: any): Promise<void> {
+    // a SearchParameter written here indexes new writes at once (other processes pick it up on their refresh)
+    if (stored.resourceType === 'SearchParameter') this.registry.registerStored(stored.id, resource);
+    const rows = this.indexer.extract(resource);
+    // a first version has no old rows (a resurrected resource had them removed at delete)
+    await writeRows(tx, stored.rid, rows, stored.versionId > 1);
+    this.statistics?.noteWritten(rows.size);
+  }
+
+  /**
+   * Index rows of many new resources (a transaction Bundle's creates) in ONE statement: the rows of every resource
+   * are concatenated per table with a rid column, so the cost no longer grows with round trips.
+   */
+  async writeMany(tx: Tx, items: { stored: StoredVersion; resource: any }[]): Promise<void> {
+    const batch = TABLES.map((t) => ({ rid: [] as string[], cols: t.cols.map(() => [] as unknown[]) }));
+    const text = { rid: [] as string[], content: [] as (string | null)[], narrative: [] as (string | null)[] };
+    let rowCount = 0;
+    for (const { stored, resource } of items) {
+      if (stored.resourceType === 'SearchParameter') this.registry.registerStored(stored.id, resource);
+      const rows = this.indexer.extract(resource);
+      rowCount += rows.size;
+      TABLES.forEach((t, i) => {
+        const cols = rows[t.rows] as unknown as Record<string, unknown[]>;
+        const n = cols.pid.length;
+        if (!n) return;
+        for (let k = 0; k < n; k++) batch[i].rid.push(stored.rid);
+        t.cols.forEach(([c], j) => {
+          const src = cols[c];
+          const dst = batch[i].cols[j];
+          for (let k = 0; k < n; k++) dst.push(src[k]);
+        });
+      });
+      if (rows.content || rows.narrative) {
+        text.rid.push(stored.rid);
+        text.content.push(rows.content ?? null);
+        text.narrative.push(rows.narrative ?? null);
+      }
+    }
+    let mask = 0;
+    const values: unknown[] = [];
+    batch.forEach((b, i) => {
+      if (!b.rid.length) return;
+      mask |= 1 << i;
+      values.push(b.rid, ...b.cols);
+    });
+    const withText = text.rid.length > 0;
+    if (withText) values.push(text.rid, text.content, text.narrative);
+    if (!mask && !withText) return;
+    await tx.query({ name: `sp_many${mask}_${withText ? 1 : 0}`, text: batchStatementFor(mask, withText), values });
+    this.statistics?.noteWritten(rowCount);
+  }
+
+  async remove(tx: Tx, stored: StoredVersion): Promise<void> {
+    if (stored.resourceType === 'SearchParameter') this.registry.unregisterStored(stored.id);
+    await tx.query({ name: 'sp_remove', text: statementFor(0, true, false), values: [stored.rid] });
+  }
+}
+
+const batchStatements = new Map<number, string>();
+
+/** INSERTs of many resources' rows (rid travels as a column array), per combination of tables that have rows. */
+function batchStatementFor(mask: number, withText: boolean): string {
+  const key = (mask << 1) | (withText ? 1 : 0);
+  let text = batchStatements.get(key);
+  if (text) return text;
+  const ctes: string[] = [];
+  let n = 0;
+  TABLES.forEach((t, i) => {
+    if (!(mask & (1 << i))) return;
+    const args = [`$${++n}::int8[]`, ...t.cols.map(([, ty]) => `$${++n}::${ty}[]`)].join(', ');
+    ctes.push(`m_${t.name} AS (INSERT INTO ${t.name} (rid, ${t.cols.map(([c]) => c).join(', ')}) SELECT * FROM unnest(${args}))`);
+  });
+  if (withText) {
+    const [r, c, nn] = [++n, ++n, ++n];
+    ctes.push(`m_sp_text AS (INSERT INTO sp_text (rid, content, narrative)
+               SELECT r, to_tsvector('simple', c), to_tsvector('simple', t) FROM unnest($${r}::int8[], $${c}::text[], $${nn}::text[]) AS u(r, c, t))`);
+  }
+  text = `WITH ${ctes.join(',\n')} SELECT 1`;
+  batchStatements.set(key, text);
+  return text;
+}
+
+export async function writeRows(q: Queryable, rid: string, rows: IndexRows, replace: boolean): Promise<void> {
+  let mask = 0;
+  const values: unknown[] = [rid];
+  TABLES.forEach((t, i) => {
+    const cols = rows[t.rows] as unknown as Record<string, unknown[]>;
+    if (!cols.pid.length) return;
+    mask |= 1 << i;
+    for (const [c] of t.cols) values.push(cols[c]);
+  });
+  const withText = !!(rows.content || rows.narrative);
+  if (withText) values.push(rows.content, rows.narrative);
+  if (!mask && !withText && !replace) return;
+  const text = statementFor(mask, replace, withText);
+  await q.query({ name: `sp_w${mask}_${replace ? 1 : 0}${withText ? 1 : 0}`, text, values });
+}

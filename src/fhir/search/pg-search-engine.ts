@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../../modules/database/db.js';
+import { FhirError, issue, outcome } from '../operation-outcome.js';
+import type { QueryParams } from '../pipeline/interaction.js';
+import type { SearchParamRegistry } from './params/search-param-registry.js';
+import type { SearchEngine, SearchRequest } from './search-engine.js';
+import { encodeCursor } from './query/cursor.js';
+import { FilterCompiler } from './query/filter-compiler.js';
+import { includeStatement, MAX_INCLUDED } from './query/include-statement.js';
+import { pageStatement, sortExpressions } from './query/page-statement.js';
+import { project } from './query/projection.js';
+import { parseSearchParams, type ParsedSearch } from './query/search-request-parser.js';
+import { SqlParams, type Scope } from './query/sql-params.js';
+import { Terminology } from './query/terminology.js';
+
+/**
+ * FHIR search on PostgreSQL: every request becomes one SQL statement for the page (filters, keyset paging, sort,
+ * total) and at most one more for `_include`/`_revinclude`. Nothing is filtered or sorted in JavaScript.
+ */
+export class PgSearchEngine implements SearchEngine {
+  constructor(private readonly registry: SearchParamRegistry) {}
+
+  async search(q: Queryable, request: SearchRequest): Promise<any> {
+    const parsed = parseSearchParams(request.params, this.registry, request.strict);
+    const types = this.scopeTypes(request, parsed);
+    const sql = new SqlParams();
+    const scope: Scope = { alias: 'r0', types };
+    const where = await this.whereClause(q, sql, scope, request, parsed);
+    const summaryCount = parsed.summary === 'count';
+    const count = summaryCount ? 0 : parsed.count;
+    const total = parsed.total ?? (summaryCount || !parsed.cursor ? 'accurate' : 'none');
+    const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total });
+    const res = await q.query(text, sql.values);
+    let rows = res.rows.filter((row: any) => row.rid !== null);
+    const totalValue = res.rows[0]?.total;
+    const more = rows.length > count;
+    if (more) rows = rows.slice(0, count);
+    const reverse = parsed.cursor?.dir === 'prev';
+    if (reverse) rows.reverse();
+
+    const bundle: any = {
+      resourceType: 'Bundle',
+      id: randomUUID(),
+      meta: { lastUpdated: new Date().toISOString() },
+      type: 'searchset',
+    };
+    if (totalValue !== null && totalValue !== undefined && total !== 'none') bundle.total = Number(totalValue);
+    bundle.link = this.links(request, parsed, sort.length, rows, more, reverse);
+    const entries: any[] = rows.map((row: any) => this.entry(request, project(row.content, parsed.summary, parsed.elements), 'match'));
+    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, request, parsed, rows)));
+    if (parsed.issues.length) entries.push({ resource: outcome(...parsed.issues), search: { mode: 'outcome' } });
+    if (entries.length) bundle.entry = entries;
+    return bundle;
+  }
+
+  async matchIds(q: Queryable, resourceType: string, criteria: string, limit: number): Promise<string[]> {
+    if (!this.registry.isResourceType(resourceType)) throw FhirError.badRequest(`Unknown resource type '${resourceType}'`);
+    const params = parseCriteria(criteria);
+    const parsed = parseSearchParams(params, this.registry, true);
+    if (!parsed.filters.length) throw FhirError.badRequest(`Conditional criteria '${criteria}' have no search parameters`);
+    const sql = new SqlParams();
+    const scope: Scope = { alias: 'r0', types: [resourceType] };
+    const where = await this.whereClause(q, sql, scope, { params, strict: true, resourceType } as SearchRequest, parsed);
+    const res = await q.query(`SELECT r0.id FROM resource r0 WHERE ${where.join(' AND ')} ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, limit), 'int')}`, sql.values);
+    return res.rows.map((r: any) => r.id);
+  }
+
+  private scopeTypes(request: SearchRequest, parsed: ParsedSearch): string[] {
+    if (request.resourceType) {
+      if (!this.registry.isResourceType(request.resourceType)) throw FhirError.badRequest(`Unknown resource type '${request.resourceType}'`);
+      if (request.compartment && !FilterCompiler.compartmentTypes(request.compartment.type).includes(request.resourceType)) {
+        throw FhirError.badRequest(`${request.resourceType} is not in the ${request.compartment.type} compartment`);
+      }
+      return [request.resourceType];
+    }
+    if (request.compartment) {
+      const inCompartment = FilterCompiler.compartmentTypes(request.compartment.type);
+      return parsed.types ? parsed.types.filter((t) => inCompartment.includes(t)) : inCompartment;
+    }
+    return parsed.types ?? this.registry.allResourceTypes();
+  }
+
+  /** Type, liveness, compartment and filter conditions; filters that fail are reported (or thrown when strict). */
+  private async whereClause(q: Queryable, sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch): Promise<string[]> {
+    const terminology = new Terminology();
+    const urls = parsed.filters.filter(([n]) => /:(in|not-in|below|above)$/.test(n)).flatMap(([, v]) => v.split(','));
+    if (urls.length) await terminology.prepare(q, urls);
+    const compiler = new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl ?? '', terminology });
+    const where: string[] = [];
+    const r = scope.alias;
+    const all = scope.types.length === this.registry.allResourceTypes().length;
+    if (!all) where.push(scope.types.length === 1 ? `${r}.resource_type = ${sql.p(scope.types[0])}` : `${r}.resource_type = ANY(${sql.p(scope.types, 'text[]')})`);
+    where.push(`NOT ${r}.deleted`);
+    if (request.compartment) where.push(compiler.compartment(scope, request.compartment.type, request.compartment.id));
+    for (const [name, value] of parsed.filters) {
+      const mark = sql.mark();
+      try {
+        where.push(compiler.compile(scope, name, value));
+        parsed.used.push([name, value]);
+      } catch (e) {
+        if (!(e instanceof FhirError) || request.strict) throw e;
+        sql.reset(mark);
+        parsed.issues.push(issue('warning', e.outcome.issue[0]?.code ?? 'invalid', `${e.message}; parameter ignored`, [name]));
+      }
+    }
+    return where;
+  }
+
+  private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[]): Promise<any[]> {
+    const sql = new SqlParams();
+    const pageTypes = [...new Set(rows.map((r: any) => r.content.resourceType as string))];
+    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => r.rid));
+    if (!text) return [];
+    const res = await q.query(text, sql.values);
+    const found = res.rows.slice(0, MAX_INCLUDED);
+    if (res.rows.length > MAX_INCLUDED) parsed.issues.push(issue('warning', 'too-costly', `More than ${MAX_INCLUDED} included resources; the rest were left out`));
+    return found.map((row: any) => this.entry(request, project(row.content, parsed.summary === 'count' ? undefined : parsed.summary, undefined), 'include'));
+  }
+
+  private entry(request: SearchRequest, resource: any, mode: 'match' | 'include'): any {
+    return { fullUrl: `${request.baseUrl}/${resource.resourceType}/${resource.id}`, resource, search: { mode } };
+  }
+
+  private links(request: SearchRequest, parsed: ParsedSearch, sortKeys: number, rows: any[], more: boolean, reverse: boolean): any[] {
+    const base = searchBase(request);
+    const query = parsed.used.map(([k, v]) => `${encodeURIComponent(k).replace(/%3A/g, ':')}=${encodeURIComponent(v)}`).join('&');
+    const self = query ? `${base}?${query}` : base;
+    const withCursor = (c: string) => `${base}?${query ? `${query}&` : ''}_cursor=${c}`;
+    const keysOf = (row: any) => Array.from({ length: sortKeys }, (_, i) => String(row[`k${i}`]));
+    const links: any[] = [{ relation: 'self', url: parsed.cursor ? withCursor(encodeCursor(parsed.cursor)) : self }];
+    // forwards: more rows after this page; backwards (reverse): we came from a later page, so there is a next
+    const hasNext = reverse ? true : more;
+    const hasPrev = reverse ? more : !!parsed.cursor;
+    if (rows.length && hasNext) links.push({ relation: 'next', url: withCursor(encodeCursor({ dir: 'next', rid: rows[rows.length - 1].rid, keys: keysOf(rows[rows.length - 1]) })) });
+    if (rows.length && hasPrev) links.push({ relation: 'previous', url: withCursor(encodeCursor({ dir: 'prev', rid: rows[0].rid, keys: keysOf(rows[0]) })) });
+    if (hasPrev) links.push({ relation: 'first', url: self });
+    return links;
+  }
+}
+
+function searchBase(request: SearchRequest): string {
+  if (request.compartment) return `${request.baseUrl}/${request.compartment.type}/${request.compartment.id}/${request.resourceType ?? '*'}`;
+  return request.resourceType ? `${request.baseUrl}/${request.resourceType}` : request.baseUrl;
+}
+
+/** `identifier=http://x|1&active=true` (URL-encoded as in If-None-Exist) → ordered pairs. */
+export function parseCriteria(criteria: string): QueryParams {
+  const q = criteria.includes('?') ? criteria.slice(criteria.indexOf('?') + 1) : criteria;
+  const out: QueryParams = [];
+  for (const part of q.split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    try {
+      const name = decodeURIComponent(eq >= 0 ? part.slice(0, eq) : part);
+      const value = eq >= 0 ? decodeURIComponent(part.slice(eq + 1)) : '';
+      out.push([name, value]);
+    } catch {
+      throw FhirError.badRequest(`Malformed criteria '${criteria}'`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,178 @@
+import { FhirError } from '../../../operation-outcome.js';
+import { ofTypePid } from '../../extract/search-parameter-indexer.js';
+import type { SearchParamDef, SearchParamType } from '../../params/search-param-registry.js';
+import { foldText } from '../../values/text-fold.js';
+import { orValues, splitUnescaped, unescapeValue } from '../search-values.js';
+import { likeEscape, orJoin, type Scope, type SqlParams } from '../sql-params.js';
+import { compositeCondition } from './composite-condition.js';
+import { dateCondition, numberCondition, quantityCondition } from './range-conditions.js';
+import { referenceCondition } from './reference-condition.js';
+import type { Terminology } from '../terminology.js';
+
+/** What a condition may need besides the SQL under construction. */
+export interface ConditionContext {
+  sql: SqlParams;
+  /** absolute FHIR base of this server: references to it are local */
+  baseUrl: string;
+  terminology: Terminology;
+}
+
+export const TABLE_OF: Record<string, string> = {
+  token: 'sp_token',
+  string: 'sp_string',
+  date: 'sp_date',
+  number: 'sp_number',
+  quantity: 'sp_quantity',
+  reference: 'sp_reference',
+  uri: 'sp_uri',
+  composite: 'sp_composite',
+};
+
+/** Modifiers each parameter type accepts (also what the CapabilityStatement reports). `[type]` stands for `:Patient` etc. */
+export const MODIFIERS: Record<SearchParamType, string[]> = {
+  string: ['missing', 'exact', 'contains', 'not'],
+  token: ['missing', 'text', 'not', 'above', 'below', 'in', 'not-in', 'of-type'],
+  reference: ['missing', '[type]', 'identifier', 'not', 'above', 'below'],
+  date: ['missing', 'not'],
+  number: ['missing', 'not'],
+  quantity: ['missing', 'not'],
+  uri: ['missing', 'above', 'below', 'not', 'contains'],
+  composite: ['missing'],
+  special: [],
+};
+
+/**
+ * SQL (a boolean expression on the scope's resource alias) for one parameter occurrence `name[:modifier]=v1,v2`
+ * (an OR of values), for a parameter known on the scope's types (`defs`, one per type, same parameter type).
+ */
+export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): string {
+  const def = defs[0];
+  const { sql } = ctx;
+  if (def.column) return columnCondition(ctx, scope, def, modifier, raw, name);
+  const table = TABLE_OF[def.type];
+  if (!table) throw FhirError.badRequest(`Parameter ${name} cannot be searched`);
+  if (modifier === 'missing') {
+    if (raw !== 'true' && raw !== 'false') throw FhirError.badRequest(`:missing takes true or false (parameter ${name})`);
+    return `${raw === 'true' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} m WHERE m.rid = ${scope.alias}.rid AND ${pidIn(sql, 'm', defs.map((d) => d.pid))})`;
+  }
+  checkModifier(def.type, modifier, name);
+  const x = sql.alias('x');
+  let pids = defs.map((d) => d.pid);
+  if (modifier === 'of-type') pids = pids.map(ofTypePid);
+  const values = orValues(raw, true);
+  const conds = values.map((v) => valueCondition(ctx, x, def, modifier, v, name));
+  const negate = modifier === 'not' || modifier === 'not-in';
+  return `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.rid = ${scope.alias}.rid AND ${pidIn(sql, x, pids)} AND ${orJoin(conds)})`;
+}
+
+export function pidIn(sql: SqlParams, x: string, pids: number[]): string {
+  const unique = [...new Set(pids)];
+  return unique.length === 1 ? `${x}.pid = ${sql.p(unique[0])}` : `${x}.pid = ANY(${sql.p(unique, 'int4[]')})`;
+}
+
+function checkModifier(type: SearchParamType, modifier: string | undefined, name: string): void {
+  if (!modifier) return;
+  const allowed = MODIFIERS[type] ?? [];
+  if (allowed.includes(modifier)) return;
+  if (type === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier)) return;
+  throw FhirError.badRequest(`Modifier :${modifier} is not supported for ${type} parameter ${name} (supported: ${allowed.join(', ') || 'none'})`);
+}
+
+/** One value (escapes kept, the caller split on unescaped commas) → condition on index row alias x. */
+function valueCondition(ctx: ConditionContext, x: string, def: SearchParamDef, modifier: string | undefined, v: string, name: string): string {
+  const { sql } = ctx;
+  switch (def.type) {
+    case 'string':
+      return stringCondition(sql, `${x}.norm`, `${x}.exact`, modifier, unescapeValue(v));
+    case 'token':
+      return tokenCondition(ctx, x, modifier, v, name);
+    case 'date':
+      return dateCondition(sql, `${x}.lo`, `${x}.hi`, unescapeValue(v), name);
+    case 'number':
+      return numberCondition(sql, `${x}.lo`, `${x}.hi`, unescapeValue(v), name);
+    case 'quantity':
+      return quantityCondition(sql, x, v, name);
+    case 'uri':
+      return uriCondition(sql, x, modifier, unescapeValue(v));
+    case 'reference':
+      return referenceCondition(ctx, x, def, modifier, v, name);
+    case 'composite':
+      return compositeCondition(ctx, x, def, v, name);
+    default:
+      throw FhirError.badRequest(`Parameter ${name} cannot be searched`);
+  }
+}
+
+export function stringCondition(sql: SqlParams, norm: string, exact: string, modifier: string | undefined, v: string): string {
+  if (modifier === 'exact') return `(${norm} = ${sql.p(foldText(v))} AND ${exact} = ${sql.p(v)})`;
+  const folded = likeEscape(foldText(v));
+  if (modifier === 'contains') return `${norm} LIKE ${sql.p(`%${folded}%`)}`;
+  return `${norm} LIKE ${sql.p(`${folded}%`)}`;
+}
+
+function tokenCondition(ctx: ConditionContext, x: string, modifier: string | undefined, v: string, name: string): string {
+  const { sql } = ctx;
+  if (modifier === 'text') {
+    const f = likeEscape(foldText(unescapeValue(v)));
+    return `(${x}.txt LIKE ${sql.p(`${f}%`)} OR ${x}.txt LIKE ${sql.p(`% ${f}%`)})`;
+  }
+  if (modifier === 'in' || modifier === 'not-in') return codesCondition(sql, x, ctx.terminology.expand(unescapeValue(v)));
+  const parts = splitUnescaped(v, '|').map(unescapeValue);
+  if (modifier === 'of-type') {
+    if (parts.length !== 3 || !parts[1] || !parts[2]) throw FhirError.badRequest(`:of-type takes system|code|value (parameter ${name})`);
+    const conds = [`${x}.code = ${sql.p(parts[1])}`, `${x}.txt = ${sql.p(parts[2])}`];
+    if (parts[0]) conds.push(`${x}.sys = ${sql.p(parts[0])}`);
+    return `(${conds.join(' AND ')})`;
+  }
+  if (parts.length > 2) throw FhirError.badRequest(`Invalid token '${unescapeValue(v)}' for parameter ${name} (expected [system|]code)`);
+  if (modifier === 'below' || modifier === 'above') {
+    const [system, code] = parts.length === 2 ? parts : ['', parts[0]];
+    const codes = modifier === 'below' ? ctx.terminology.descendants(system, code) : ctx.terminology.ancestors(system, code);
+    return codesCondition(sql, x, codes);
+  }
+  if (parts.length === 1) return `${x}.code = ${sql.p(parts[0])}`;
+  const [system, code] = parts;
+  if (!system && !code) throw FhirError.badRequest(`Empty token for parameter ${name}`);
+  if (!system) return `(${x}.sys IS NULL AND ${x}.code = ${sql.p(code)})`;
+  if (!code) return `${x}.sys = ${sql.p(system)}`;
+  return `(${x}.code = ${sql.p(code)} AND ${x}.sys = ${sql.p(system)})`;
+}
+
+/** Membership in a set of (system, code) pairs; an empty system in the set matches any system. */
+function codesCondition(sql: SqlParams, x: string, codes: { system: string; code: string }[]): string {
+  if (!codes.length) return 'false';
+  const u = sql.alias('u');
+  return `EXISTS (SELECT 1 FROM unnest(${sql.p(codes.map((c) => c.code), 'text[]')}, ${sql.p(codes.map((c) => c.system), 'text[]')}) AS ${u}(c, s)
+          WHERE ${x}.code = ${u}.c AND (${u}.s = '' OR ${x}.sys IS NULL OR ${x}.sys = ${u}.s))`;
+}
+
+function uriCondition(sql: SqlParams, x: string, modifier: string | undefined, v: string): string {
+  if (modifier === 'below') return `${x}.uri LIKE ${sql.p(`${likeEscape(v)}%`)}`;
+  if (modifier === 'contains') return `${x}.uri LIKE ${sql.p(`%${likeEscape(v)}%`)}`;
+  if (modifier === 'above') {
+    // every path prefix of the value: http://a/b/c → http://a/b/c, http://a/b, http://a
+    const prefixes: string[] = [];
+    let s = v;
+    while (s && /^[a-z][a-z0-9+.-]*:\/\/[^/]+\/./i.test(s)) {
+      prefixes.push(s);
+      s = s.slice(0, s.lastIndexOf('/'));
+    }
+    prefixes.push(s);
+    return `${x}.uri = ANY(${sql.p(prefixes, 'text[]')})`;
+  }
+  return `${x}.uri = ${sql.p(v)}`;
+}
+
+/** `_id` and `_lastUpdated` are columns of the resource row itself. */
+function columnCondition(ctx: ConditionContext, scope: Scope, def: SearchParamDef, modifier: string | undefined, raw: string, name: string): string {
+  const { sql } = ctx;
+  const r = scope.alias;
+  if (modifier && !(def.column === 'id' && modifier === 'not')) throw FhirError.badRequest(`Modifier :${modifier} is not supported for ${name}`);
+  const values = orValues(raw);
+  if (def.column === 'id') {
+    for (const v of values) if (!/^[A-Za-z0-9\-.]{1,64}$/.test(v)) throw FhirError.badRequest(`Invalid id '${v}' for parameter _id`);
+    const cond = values.length === 1 ? `${r}.id = ${sql.p(values[0])}` : `${r}.id = ANY(${sql.p(values, 'text[]')})`;
+    return modifier === 'not' ? `NOT ${cond}` : cond;
+  }
+  return orJoin(values.map((v) => dateCondition(sql, `${r}.last_updated`, `${r}.last_updated`, v, name)));
+}

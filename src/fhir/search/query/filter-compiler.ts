@@ -1,0 +1,139 @@
+import { R4Definitions } from '../../definitions/r4-definitions.js';
+import { FhirError } from '../../operation-outcome.js';
+import type { SearchParamDef, SearchParamRegistry } from '../params/search-param-registry.js';
+import { leafCondition, pidIn, type ConditionContext } from './conditions/leaf-conditions.js';
+import { orValues } from './search-values.js';
+import { orJoin, type Scope } from './sql-params.js';
+
+const MAX_CHAIN_DEPTH = 4;
+const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
+
+/**
+ * Compiles search filters (`name[:modifier][.chain]=value`, `_has:...`, `_list`, `_text`, `_content`) into SQL
+ * boolean expressions over a scope's resource alias. Chains and `_has` become nested EXISTS over `sp_reference`
+ * joined to `resource`, so PostgreSQL plans the whole search as one statement.
+ */
+export class FilterCompiler {
+  constructor(
+    private readonly registry: SearchParamRegistry,
+    private readonly ctx: ConditionContext,
+  ) {}
+
+  compile(scope: Scope, name: string, raw: string, depth = 0): string {
+    if (depth > MAX_CHAIN_DEPTH) throw FhirError.badRequest(`Chains and _has are limited to ${MAX_CHAIN_DEPTH} levels (${name})`);
+    if (name.startsWith('_has:')) return this.has(scope, name, raw, depth);
+    if (name === '_list') return this.list(scope, raw);
+    if (name === '_text' || name === '_content') return this.fullText(scope, name, raw);
+    const dot = name.indexOf('.');
+    const head = dot >= 0 ? name.slice(0, dot) : name;
+    const colon = head.indexOf(':');
+    const code = colon >= 0 ? head.slice(0, colon) : head;
+    const modifier = colon >= 0 ? head.slice(colon + 1) : undefined;
+    const defs = this.defsFor(scope.types, code, name);
+    if (dot >= 0) return this.chain(scope, defs, modifier, name.slice(dot + 1), name, raw, depth);
+    return leafCondition(this.ctx, scope, defs, modifier, raw, name);
+  }
+
+  /** The parameter `code` on every scope type that has it; an error when none has it. */
+  defsFor(types: string[], code: string, name: string): SearchParamDef[] {
+    const defs: SearchParamDef[] = [];
+    for (const t of types) {
+      const d = this.registry.get(t, code);
+      if (d) defs.push(d);
+    }
+    if (!defs.length) throw FhirError.badRequest(`Unknown search parameter '${code}' for ${types.length > 3 ? 'these types' : types.join(', ')}${name !== code ? ` (in ${name})` : ''}`, 'not-supported');
+    if (defs.some((d) => d.type !== defs[0].type)) throw FhirError.badRequest(`Search parameter '${code}' has different types across ${types.join(', ')}`);
+    return defs;
+  }
+
+  /** `subject:Patient.name=x`: a reference whose target matches the rest of the chain. */
+  private chain(scope: Scope, defs: SearchParamDef[], modifier: string | undefined, rest: string, name: string, raw: string, depth: number): string {
+    const { sql } = this.ctx;
+    if (defs[0].type !== 'reference') throw FhirError.badRequest(`Chained parameter ${name}: '${defs[0].code}' is not a reference parameter`);
+    if (modifier && !TYPE_RE.test(modifier)) throw FhirError.badRequest(`Chained parameter ${name}: :${modifier} must be a resource type`);
+    let targets = modifier ? [modifier] : [...new Set(defs.flatMap((d) => d.targets))];
+    if (targets.includes('Resource') || targets.includes('Any')) targets = this.registry.allResourceTypes();
+    const nextCode = rest.startsWith('_has:') ? undefined : rest.split(/[.:]/)[0];
+    // only targets on which the next parameter exists can match (R4: ambiguous chains are narrowed the same way)
+    if (nextCode) targets = targets.filter((t) => this.registry.isResourceType(t) && this.registry.get(t, nextCode));
+    if (!targets.length) throw FhirError.badRequest(`Chained parameter ${name}: no target type of '${defs[0].code}' has a parameter '${nextCode}'`, 'not-supported');
+    const c = sql.alias('c');
+    const r2 = sql.alias('r');
+    const inner = this.compile({ alias: r2, types: targets }, rest, raw, depth + 1);
+    const typeCond = targets.length === 1 ? `${c}.rtype = ${sql.p(targets[0])}` : `${c}.rtype = ANY(${sql.p(targets, 'text[]')})`;
+    return `EXISTS (SELECT 1 FROM sp_reference ${c} JOIN resource ${r2} ON ${r2}.resource_type = ${c}.rtype AND ${r2}.id = ${c}.tid
+            WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, defs.map((d) => d.pid))} AND ${typeCond} AND NOT ${r2}.deleted AND ${inner})`;
+  }
+
+  /** `_has:Observation:patient:code=x`: some Observation whose `patient` points here matches `code=x` (nestable). */
+  private has(scope: Scope, name: string, raw: string, depth: number): string {
+    const { sql } = this.ctx;
+    const m = /^_has:([A-Z][A-Za-z]+):([a-z_][A-Za-z0-9_-]*):(.+)$/.exec(name);
+    if (!m) throw FhirError.badRequest(`Invalid _has parameter '${name}' (expected _has:Type:reference:parameter)`);
+    const [, type, refCode, rest] = m;
+    if (!this.registry.isResourceType(type)) throw FhirError.badRequest(`Unknown resource type '${type}' in ${name}`);
+    const ref = this.registry.get(type, refCode);
+    if (!ref || ref.type !== 'reference') throw FhirError.badRequest(`'${refCode}' is not a reference parameter of ${type} (in ${name})`);
+    const h = sql.alias('h');
+    const r2 = sql.alias('r');
+    const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
+    const typeCond = scope.types.length === 1 ? `${h}.rtype = ${sql.p(scope.types[0])}` : `${h}.rtype = ${scope.alias}.resource_type`;
+    return `EXISTS (SELECT 1 FROM sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid
+            WHERE ${h}.pid = ${sql.p(ref.pid)} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner})`;
+  }
+
+  /** `_list=id`: members of that List (List.entry.item). */
+  private list(scope: Scope, raw: string): string {
+    const { sql } = this.ctx;
+    const ids = orValues(raw);
+    for (const id of ids) if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw FhirError.badRequest(`_list takes List ids ('${id}' is not one; functional lists such as $current-problems are not supported)`, 'not-supported');
+    const item = this.registry.get('List', 'item')!;
+    const l = sql.alias('l');
+    const li = sql.alias('li');
+    return `EXISTS (SELECT 1 FROM resource ${l} JOIN sp_reference ${li} ON ${li}.rid = ${l}.rid AND ${li}.pid = ${sql.p(item.pid)}
+            WHERE ${l}.resource_type = 'List' AND ${l}.id = ANY(${sql.p(ids, 'text[]')}) AND NOT ${l}.deleted
+              AND ${li}.rtype = ${scope.alias}.resource_type AND ${li}.tid = ${scope.alias}.id)`;
+  }
+
+  /** `_content` (all text) and `_text` (narrative) with PostgreSQL full-text search (web-search syntax: "a b" OR -c). */
+  private fullText(scope: Scope, name: string, raw: string): string {
+    const { sql } = this.ctx;
+    const column = name === '_text' ? 'narrative' : 'content';
+    const t = sql.alias('t');
+    const conds = orValues(raw).map((v) => `${t}.${column} @@ websearch_to_tsquery('simple', ${sql.p(v)})`);
+    return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${orJoin(conds)})`;
+  }
+
+  /** Membership in a compartment, e.g. Patient/123 for Observation: one of the compartment's parameters points at it. */
+  compartment(scope: Scope, compartmentType: string, id: string): string {
+    const { sql } = this.ctx;
+    const def = R4Definitions.get().compartments.get(compartmentType);
+    if (!def) throw FhirError.badRequest(`${compartmentType} is not a compartment type`);
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw FhirError.badRequest(`Invalid compartment id '${id}'`);
+    const pids: number[] = [];
+    let self = false;
+    for (const t of scope.types) {
+      for (const code of def.resources.get(t) ?? []) {
+        if (code === '{def}') self = true;
+        else {
+          const d = this.registry.get(t, code);
+          if (d?.type === 'reference') pids.push(d.pid);
+        }
+      }
+    }
+    const parts: string[] = [];
+    if (pids.length) {
+      const c = sql.alias('k');
+      parts.push(`EXISTS (SELECT 1 FROM sp_reference ${c} WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, pids)}
+                  AND ${c}.tid = ${sql.p(id)} AND ${c}.rtype = ${sql.p(compartmentType)})`);
+    }
+    if (self) parts.push(`(${scope.alias}.resource_type = ${sql.p(compartmentType)} AND ${scope.alias}.id = ${sql.p(id)})`);
+    return orJoin(parts);
+  }
+
+  /** Resource types that can be in a compartment. */
+  static compartmentTypes(compartmentType: string): string[] {
+    const def = R4Definitions.get().compartments.get(compartmentType);
+    return def ? [...def.resources.keys()] : [];
+  }
+}

@@ -1,0 +1,45 @@
+/** Positional parameters and table aliases of one SQL statement under construction. Values never enter the text. */
+export class SqlParams {
+  readonly values: unknown[] = [];
+  private aliases = 0;
+
+  /** `$n` for a value, with an optional cast (`$3::text[]`). */
+  p(value: unknown, cast?: string): string {
+    this.values.push(value);
+    return cast ? `$${this.values.length}::${cast}` : `$${this.values.length}`;
+  }
+
+  /** Position to roll back to when a condition under construction is abandoned (lenient handling). */
+  mark(): number {
+    return this.values.length;
+  }
+
+  reset(mark: number): void {
+    this.values.length = mark;
+  }
+
+  alias(prefix: string): string {
+    return `${prefix}${++this.aliases}`;
+  }
+}
+
+/** The resources a condition is about: a `resource` row alias and the types it may have. */
+export interface Scope {
+  alias: string;
+  types: string[];
+}
+
+/** Escapes LIKE wildcards (the default escape character is a backslash). */
+export function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export function orJoin(parts: string[]): string {
+  if (!parts.length) return 'false';
+  return parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`;
+}
+
+export function andJoin(parts: string[]): string {
+  if (!parts.length) return 'true';
+  return parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`;
+}
