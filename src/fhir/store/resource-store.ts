@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../../modules/database/db.js';
 import { FhirError } from '../operation-outcome.js';
+import { ReadBatcher } from './read-batcher.js';
 import { SEARCH_INDEX_WRITER, type SearchIndexWriter, type StoredVersion } from './stored-resource.js';
 
 // last_updated travels as epoch milliseconds: turning a float into an ISO string is much cheaper than pg's date parser
@@ -46,10 +47,25 @@ export class ResourceStore {
   constructor(
     private readonly db: Db,
     @Optional() @Inject(SEARCH_INDEX_WRITER) private readonly index?: SearchIndexWriter,
-  ) {}
+  ) {
+    this.reads = new ReadBatcher<any>(
+      db,
+      `SELECT ${ROW} FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
+       WHERE (r.resource_type, r.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      'store_read_batch',
+    );
+  }
+
+  private readonly reads: ReadBatcher<any>;
+
 
   /** The current version (possibly a delete tombstone), or undefined when the id was never used. */
   async read(q: Queryable, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    if (q === this.db) {
+      // outside a transaction: batched with the other reads of this turn of the event loop
+      const row = await this.reads.read(resourceType, id);
+      return row ? toStored(row) : undefined;
+    }
     const res = await q.query({
       name: 'store_read',
       text: `SELECT ${ROW} FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
