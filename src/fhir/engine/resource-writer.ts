@@ -59,6 +59,12 @@ export class ResourceWriter {
 
   async create(ix: Interaction, ctx: InteractionContext, presetId?: string): Promise<InteractionResult> {
     const resource = this.checkResource(ix, ix.body);
+    if (!ctx.tx && !ix.ifNoneExist && !ctx.createBatch) {
+      // a plain create: group-committed with the concurrent ones
+      const { id: _ignored, ...rest } = resource;
+      const prepared = this.store.prepareCreate(ix.resourceType!, rest, presetId ?? randomUUID(), new Date().toISOString());
+      return writeResult(await this.store.createGrouped(prepared), 201);
+    }
     return inTransaction(this.db, ctx.tx, async (tx) => {
       if (ix.ifNoneExist) {
         const ids = await this.matchLocked(tx, ix.resourceType!, ix.ifNoneExist, 2);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../../modules/database/db.js';
 import { FhirError } from '../operation-outcome.js';
+import { CreateBatcher } from './create-batcher.js';
 import { ReadBatcher } from './read-batcher.js';
 import { SEARCH_INDEX_WRITER, type SearchIndexWriter, type StoredVersion } from './stored-resource.js';
 
@@ -54,9 +55,16 @@ export class ResourceStore {
        WHERE (r.resource_type, r.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       'store_read_batch',
     );
+    this.creates = new CreateBatcher<PreparedCreate>(db, (tx, items) => this.createMany(tx, items));
   }
 
   private readonly reads: ReadBatcher<any>;
+  private readonly creates: CreateBatcher<PreparedCreate>;
+
+  /** A create outside any transaction, committed together with the other creates of this turn of the event loop. */
+  createGrouped(item: PreparedCreate): Promise<StoredVersion> {
+    return this.creates.create(item);
+  }
 
 
   /** The current version (possibly a delete tombstone), or undefined when the id was never used. */
