@@ -272,7 +272,8 @@ async function startHub(opts, label) {
   const env = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: process.env.LOG_LEVEL || 'info' };
   delete env.DATABASE_URL; // always the embedded, fresh database
   delete env.HUB_PUBLIC_URL;
-  const nodeArgs = [];
+  // the same V8 heap cap as `npm start` (package.json): it bounds the hub's resident memory
+  const nodeArgs = ['--max-old-space-size=256'];
   let profileDir;
   if (opts.profile) {
     profileDir = path.join(opts.out, `profile-${stamp()}-${label}`);

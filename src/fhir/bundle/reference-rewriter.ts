@@ -1,14 +1,21 @@
 /**
  * Replaces, everywhere in a resource, string values that are keys of `map` (urn:uuid / urn:oid fullUrls and
- * resolved conditional references) by their targets (`Type/id`). Returns a new object; the input is untouched.
+ * resolved conditional references) by their targets (`Type/id`). It rewrites in place (the body was parsed for
+ * this request alone; copying every resource of a large Bundle was a measurable share of ingest garbage).
  */
-export function rewriteReferences(value: any, map: Map<string, string>): any {
-  if (typeof value === 'string') return map.get(value) ?? value;
-  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, map));
-  if (value && typeof value === 'object') {
-    const out: any = {};
-    for (const k of Object.keys(value)) out[k] = rewriteReferences(value[k], map);
-    return out;
+export function rewriteReferences<T>(value: T, map: Map<string, string>): T {
+  if (typeof value === 'string') return (map.get(value) ?? value) as T;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = rewriteReferences(value[i], map);
+  } else if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    for (const k in obj) {
+      const v = obj[k];
+      if (typeof v === 'string') {
+        const to = map.get(v);
+        if (to !== undefined) obj[k] = to;
+      } else if (v && typeof v === 'object') rewriteReferences(v, map);
+    }
   }
   return value;
 }
