@@ -40,7 +40,7 @@ const HELP = `usage: node bench/run.js [options]
   --hub FILE               hub entry point (default dist/main.js; run "npm run build" first)
   --data DIR               Synthea bundles (default $SYNTHEA_DIR or /work/shared/data/synthea)
   --bundles N              only the first N patient bundles (quick checks; default all)
-  --concurrency N          bundles posted at once during ingest (default 3)
+  --concurrency N          bundles posted at once during ingest (default 8)
   --duration S             measured seconds of each autocannon phase (default 15)
   --warmup S               warm-up seconds before each autocannon phase, not measured (default 3)
   --read-connections N     default 32
@@ -63,7 +63,7 @@ function options() {
       hub: { type: 'string', default: path.join(ROOT, 'dist/main.js') },
       data: { type: 'string', default: process.env.SYNTHEA_DIR || '/work/shared/data/synthea' },
       bundles: { type: 'string' },
-      concurrency: { type: 'string', default: '3' },
+      concurrency: { type: 'string', default: '8' },
       duration: { type: 'string', default: '15' },
       warmup: { type: 'string', default: '3' },
       'read-connections': { type: 'string', default: '32' },
