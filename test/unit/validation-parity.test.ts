@@ -12,7 +12,7 @@ import { StructureValidator } from '../../src/fhir/validation/structure-validato
  */
 
 const EXAMPLES = path.resolve('node_modules/hl7.fhir.r4.examples');
-const SYNTHEA = '/work/shared/data/synthea';
+const SYNTHEA = path.resolve('../shared/data/synthea');
 const CONFORMANCE = new Set([
   'StructureDefinition', 'SearchParameter', 'ValueSet', 'CodeSystem', 'ConceptMap', 'OperationDefinition', 'CapabilityStatement',
   'CompartmentDefinition', 'ImplementationGuide', 'NamingSystem', 'StructureMap', 'TerminologyCapabilities', 'GraphDefinition',
