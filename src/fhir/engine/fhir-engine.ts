@@ -1,6 +1,5 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Db } from '../../modules/database/db.js';
-import { HUB_CONFIG, type HubConfig } from '../../modules/config/hub-config.js';
 import { BundleProcessor } from '../bundle/bundle-processor.js';
 import { CapabilityStatementBuilder } from '../capability/capability-statement.js';
 import { FhirError } from '../operation-outcome.js';
@@ -28,7 +27,6 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
     private readonly capability: CapabilityStatementBuilder,
     private readonly pipeline: FhirPipeline,
     @Inject(SEARCH_ENGINE) private readonly search: SearchEngine,
-    @Inject(HUB_CONFIG) private readonly config: HubConfig,
   ) {}
 
   onModuleInit(): void {
