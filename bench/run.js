@@ -11,19 +11,17 @@
 // Each run starts its own hub on a new temporary DATA_DIR and free ports, so runs are independent (the ingest of
 // a run always goes into an empty database). The hub is stopped with SIGTERM and its directory removed at the end,
 // also when the benchmark fails or is interrupted. Results are also written as JSON to bench/out/.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { summarise } from './profile-summary.js';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH_DIR, '..');
+import { BENCH_DIR, ROOT, freePort, log, percentile, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub as stopHub0, tail } from './hub-process.js';
 const PHASES = ['ingest', 'read', 'create'];
 
 const TARGETS = {
@@ -107,8 +105,6 @@ function options() {
 // ---------------------------------------------------------------------------------------------------------------
 // small helpers
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (...a) => process.stderr.write(a.join(' ') + '\n');
 
 function median(xs) {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
@@ -117,22 +113,9 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-function percentile(xs, p) {
-  const v = [...xs].sort((a, b) => a - b);
-  if (!v.length) return undefined;
-  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
-}
-
 /** Deterministic shuffle (mulberry32), so every run reads the ids in the same random order. */
 function shuffle(xs, seed = 42) {
-  let a = seed >>> 0;
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = rnd32(seed);
   const out = [...xs];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
@@ -141,35 +124,10 @@ function shuffle(xs, seed = 42) {
   return out;
 }
 
-function freePort(avoid = []) {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => (avoid.includes(port) ? freePort(avoid).then(resolve, reject) : resolve(port)));
-    });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // /proc: memory and CPU of the hub, its PostgreSQL, this process, and everything else on the machine
 
 const CLK_TCK = 100; // USER_HZ on Linux
-
-function readProc(file) {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+)/.exec(readProc(`/proc/${pid}/status`) ?? '');
-  return m ? Number(m[1]) : undefined;
-}
 
 function pssKb(pid) {
   const m = /^Pss:\s+(\d+)/m.exec(readProc(`/proc/${pid}/smaps_rollup`) ?? '');
@@ -264,16 +222,8 @@ class MemorySampler {
 const live = new Set(); // hubs to stop if we are interrupted
 
 async function startHub(opts, label) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-bench-'));
-  const port = await freePort();
-  const pgPort = await freePort([port, 54329]);
-  const logFile = path.join(dir, 'hub.log');
-  const fd = fs.openSync(logFile, 'a');
-  const env = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: process.env.LOG_LEVEL || 'info' };
-  delete env.DATABASE_URL; // always the embedded, fresh database
-  delete env.HUB_PUBLIC_URL;
-  // the same V8 heap cap as `npm start` (package.json): it bounds the hub's resident memory
-  const nodeArgs = ['--max-old-space-size=256'];
+  const nodeArgs = [];
+  const env = {};
   let profileDir;
   if (opts.profile) {
     profileDir = path.join(opts.out, `profile-${stamp()}-${label}`);
@@ -281,42 +231,16 @@ async function startHub(opts, label) {
     env.BENCH_PROFILE_DIR = profileDir;
     nodeArgs.push('--import', pathToFileURL(path.join(BENCH_DIR, 'profiler-preload.js')).href);
   }
-  const child = spawn(process.execPath, [...nodeArgs, opts.hub], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  const hub = { child, pid: child.pid, dir, logFile, port, pgPort, base: `http://127.0.0.1:${port}`, profileDir, exited: false, keep: opts.keep };
-  child.on('exit', (code, signal) => {
-    hub.exited = true;
-    hub.exit = { code, signal };
-  });
-  live.add(hub);
-  const t0 = Date.now();
-  let polls = 0;
-  while (true) {
-    if (hub.exited) throw new Error(`hub exited during start-up (${JSON.stringify(hub.exit)}):\n${tail(logFile)}`);
-    if ((readProc(logFile) ?? '').includes('"msg":"hub listening"')) break;
-    // the log may be buffered (or LOG_LEVEL may hide that line): a 200 from the capability statement also means ready
-    if (++polls % 5 === 0 && (await answers(`${hub.base}/fhir/metadata`))) break;
-    if (Date.now() - t0 > 180_000) throw new Error(`hub not ready after 180 s:\n${tail(logFile)}`);
-    await sleep(100);
+  let hub;
+  try {
+    hub = await startHub0({ hub: opts.hub, keep: opts.keep, nodeArgs, env });
+  } catch (e) {
+    if (e.hub) live.add(e.hub);
+    throw e;
   }
-  hub.startupS = (Date.now() - t0) / 1000;
+  hub.profileDir = profileDir;
+  live.add(hub);
   return hub;
-}
-
-/** True when the URL answers 200 (readiness when LOG_LEVEL hides the "hub listening" line). */
-function answers(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.setTimeout(1000, () => req.destroy());
-  });
-}
-
-function tail(file, n = 30) {
-  return (readProc(file) ?? '').split('\n').slice(-n).join('\n');
 }
 
 function errorLines(file, n = 5) {
@@ -331,28 +255,7 @@ function errorLines(file, n = 5) {
 async function stopHub(hub) {
   if (!live.has(hub)) return;
   live.delete(hub);
-  if (!hub.exited) {
-    hub.child.kill('SIGTERM');
-    for (let i = 0; i < 300 && !hub.exited; i++) await sleep(100);
-    if (!hub.exited) {
-      log(`hub ${hub.pid} did not stop within 30 s of SIGTERM; killing it`);
-      hub.child.kill('SIGKILL');
-      await sleep(500);
-    }
-  }
-  // a PostgreSQL left behind by a killed hub is ours: stop it by the pid in its own pid file
-  const pidFile = path.join(hub.dir, 'pg', 'postmaster.pid');
-  const pgPid = Number((readProc(pidFile) ?? '').split('\n')[0]);
-  if (pgPid > 0) {
-    try {
-      process.kill(pgPid, 'SIGINT');
-      for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) await sleep(100);
-    } catch {
-      /* already gone */
-    }
-  }
-  if (hub.keep) log(`kept ${hub.dir} (hub log: ${hub.logFile})`);
-  else fs.rmSync(hub.dir, { recursive: true, force: true });
+  await stopHub0(hub);
 }
 
 async function stopAll() {

@@ -7,20 +7,17 @@
 //   node bench/search.js --help
 //
 // The hub is started as in bench/run.js (fresh temporary DATA_DIR, free ports, SIGTERM + cleanup at the end).
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH_DIR, '..');
+import { BENCH_DIR, ROOT, log, percentile, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub, tail } from './hub-process.js';
 const P95_TARGET = 30; // ms, every query
 const COMPARTMENT_RPS_TARGET = 1500;
 
@@ -82,109 +79,16 @@ function options() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// helpers (copied from bench/run.js)
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (...a) => process.stderr.write(a.join(' ') + '\n');
-const readProc = (f) => {
-  try {
-    return fs.readFileSync(f, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-function percentile(xs, p) {
-  const v = [...xs].sort((a, b) => a - b);
-  if (!v.length) return undefined;
-  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
-}
-function rnd32(seed = 42) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function freePort(avoid = []) {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => (avoid.includes(port) ? freePort(avoid).then(resolve, reject) : resolve(port)));
-    });
-  });
-}
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+)/.exec(readProc(`/proc/${pid}/status`) ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-function tail(file, n = 30) {
-  return (readProc(file) ?? '').split('\n').slice(-n).join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// hub child process
-
 let liveHub;
 
 async function startHub(opts) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-search-'));
-  const port = await freePort();
-  const pgPort = await freePort([port, 54329]);
-  const logFile = path.join(dir, 'hub.log');
-  const fd = fs.openSync(logFile, 'a');
-  const env = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: process.env.LOG_LEVEL || 'warn' };
-  delete env.DATABASE_URL;
-  delete env.HUB_PUBLIC_URL;
-  const child = spawn(process.execPath, ['--max-old-space-size=256', opts.hub], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  const hub = { child, pid: child.pid, dir, logFile, port, pgPort, base: `http://127.0.0.1:${port}`, exited: false, keep: opts.keep };
-  child.on('exit', (code, signal) => {
-    hub.exited = true;
-    hub.exit = { code, signal };
-  });
-  liveHub = hub;
-  const t0 = Date.now();
-  let polls = 0;
-  while (true) {
-    if (hub.exited) throw new Error(`hub exited during start-up (${JSON.stringify(hub.exit)}):\n${tail(logFile)}`);
-    if ((readProc(logFile) ?? '').includes('"msg":"hub listening"')) break;
-    if (++polls % 5 === 0 && (await get(`${hub.base}/fhir/metadata`).then((r) => r.status === 200, () => false))) break;
-    if (Date.now() - t0 > 180_000) throw new Error(`hub not ready after 180 s:\n${tail(logFile)}`);
-    await sleep(100);
+  try {
+    liveHub = await startHub0({ hub: opts.hub, keep: opts.keep, prefix: 'hub-search-', logLevel: 'warn' });
+  } catch (e) {
+    liveHub = e.hub;
+    throw e;
   }
-  hub.startupS = (Date.now() - t0) / 1000;
-  return hub;
-}
-
-async function stopHub(hub) {
-  if (!hub || hub.stopped) return;
-  hub.stopped = true;
-  if (!hub.exited) {
-    hub.child.kill('SIGTERM');
-    for (let i = 0; i < 300 && !hub.exited; i++) await sleep(100);
-    if (!hub.exited) {
-      hub.child.kill('SIGKILL');
-      await sleep(500);
-    }
-  }
-  const pidFile = path.join(hub.dir, 'pg', 'postmaster.pid');
-  const pgPid = Number((readProc(pidFile) ?? '').split('\n')[0]);
-  if (pgPid > 0) {
-    try {
-      process.kill(pgPid, 'SIGINT');
-      for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) await sleep(100);
-    } catch {
-      /* gone */
-    }
-  }
-  if (hub.keep) log(`kept ${hub.dir}`);
-  else fs.rmSync(hub.dir, { recursive: true, force: true });
+  return liveHub;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
