@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { statementSent } from './statement-counter.js';
 
 /** Anything that runs SQL: the pool, or a client inside a transaction. */
 export interface Queryable {
@@ -19,6 +20,7 @@ export class Db implements Queryable {
   constructor(readonly pool: Pool) {}
 
   query(textOrConfig: any, values?: unknown[]): Promise<QueryResult<any>> {
+    statementSent();
     return this.pool.query(textOrConfig, values);
   }
 
@@ -27,7 +29,7 @@ export class Db implements Queryable {
     const client: PoolClient = await this.pool.connect();
     const tx = Object.assign(
       { inTransaction: true as const },
-      { query: (t: any, v?: unknown[]) => client.query(t, v) },
+      { query: (t: any, v?: unknown[]) => (statementSent(), client.query(t, v)) },
     ) as unknown as Tx;
     try {
       await client.query('BEGIN');

@@ -42,6 +42,8 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
       '-c', 'max_wal_size=4GB',
       '-c', 'checkpoint_timeout=15min',
       '-c', 'checkpoint_completion_target=0.9',
+      // operator's extra settings, e.g. EMBEDDED_PG_SETTINGS="work_mem=64MB log_min_duration_statement=1000"
+      ...extraSettings(process.env.EMBEDDED_PG_SETTINGS),
     ],
     onLog: (m: string) => log.debug({ pg: m.trim() }, 'postgres'),
     onError: (e: unknown) => log.warn({ pg: String(e).trim() }, 'postgres'),
@@ -70,6 +72,16 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     url: `postgres://${USER}:${PASSWORD}@localhost:${port}/hub`,
     stop: () => pg.stop(),
   };
+}
+
+/** `a=1 b=2` → ['-c', 'a=1', '-c', 'b=2'] (values without spaces). */
+export function extraSettings(raw: string | undefined): string[] {
+  const out: string[] = [];
+  for (const kv of (raw ?? '').split(/\s+/).filter(Boolean)) {
+    if (!/^[a-z_.]+=\S+$/.test(kv)) throw new Error(`EMBEDDED_PG_SETTINGS: '${kv}' is not name=value`);
+    out.push('-c', kv);
+  }
+  return out;
 }
 
 /** A hub killed with SIGKILL leaves postmaster.pid behind; a live orphan is stopped, a dead one's file removed. */

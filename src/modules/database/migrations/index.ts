@@ -1,5 +1,12 @@
 import { ResourceStore1764000000000 } from './1764000000000-ResourceStore.js';
 import { SearchIndex1764000000100 } from './1764000000100-SearchIndex.js';
+import { AuditTrail1764000000200 } from './1764000000200-AuditTrail.js';
+import { Authorization1764000000300 } from './1764000000300-Authorization.js';
+import { MasterPatientIndex1764000000300 } from './1764000000300-MasterPatientIndex.js';
+import { BulkJobs1764000000300 } from './1764000000300-BulkJobs.js';
+import { Consent1764000000600 } from './1764000000600-Consent.js';
+import { UserOrganization1764000000700 } from './1764000000700-UserOrganization.js';
+import { BulkAssociatedData1764000000700 } from './1764000000700-BulkAssociatedData.js';
 
 /** Every migration, oldest first. A new schema change is a new class appended here. */
-export const MIGRATIONS = [ResourceStore1764000000000, SearchIndex1764000000100];
+export const MIGRATIONS = [ResourceStore1764000000000, SearchIndex1764000000100, AuditTrail1764000000200, Authorization1764000000300, MasterPatientIndex1764000000300, Consent1764000000600, BulkJobs1764000000300, UserOrganization1764000000700, BulkAssociatedData1764000000700];
