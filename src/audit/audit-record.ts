@@ -1,0 +1,73 @@
+import { canonicalJson } from './canonical-json.js';
+
+/** An R4 AuditEvent as the hub writes it (plain JSON). */
+export type AuditEvent = Record<string, any> & { resourceType: 'AuditEvent'; id: string; recorded: string };
+
+/**
+ * The searchable columns of an `audit_event` row. They are derived from the event when it is appended and are
+ * part of the hashed record, so changing one of them (e.g. removing a patient, to hide an access from that
+ * patient's $access-log) breaks the chain just as changing the event would.
+ */
+export interface AuditIndex {
+  id: string;
+  recorded: string;
+  /** `Patient/x` references among entity.what (the patients whose data was touched or returned) */
+  patients: string[];
+  /** agent.who references and identifier values (user, client app) */
+  agents: string[];
+  /** entity.what references (resources touched, patients) */
+  entities: string[];
+  /** X-Request-Id of the interaction (BALP XrequestId entity) */
+  requestId: string | null;
+}
+
+export const REQUEST_ID_ENTITY_TYPE = Object.freeze({ code: 'XrequestId', system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType' });
+
+/** Index values never hold control characters (the chain passes a group's rows joined by one, audit-chain.ts). */
+const HAS_CONTROL = /[\u0000-\u001f]/;
+const clean = (v: string): string => (HAS_CONTROL.test(v) ? v.replace(/[\u0000-\u001f]/g, '') : v);
+const sortedUnique = (values: Iterable<string>): string[] => [...new Set([...values].map(clean))].sort();
+
+export function indexOf(event: AuditEvent): AuditIndex {
+  const patients: string[] = [];
+  const entities: string[] = [];
+  const agents: string[] = [];
+  let requestId: string | null = null;
+  for (const e of event.entity ?? []) {
+    const ref = e?.what?.reference;
+    if (typeof ref === 'string') {
+      entities.push(ref);
+      if (ref.startsWith('Patient/')) patients.push(ref);
+    }
+    if (e?.type?.code === REQUEST_ID_ENTITY_TYPE.code && typeof e.what?.identifier?.value === 'string') requestId = clean(e.what.identifier.value);
+  }
+  for (const a of event.agent ?? []) {
+    if (typeof a?.who?.reference === 'string') agents.push(a.who.reference);
+    if (typeof a?.who?.identifier?.value === 'string') agents.push(a.who.identifier.value);
+  }
+  return {
+    id: event.id,
+    recorded: event.recorded,
+    patients: sortedUnique(patients),
+    agents: sortedUnique(agents),
+    entities: sortedUnique(entities),
+    requestId,
+  };
+}
+
+/**
+ * The exact text that is hashed for one record: canonical JSON of
+ * `{ agents, entities, event, id, patients, recorded, requestId, seq }` (keys in canonical order), where `event` is
+ * the stored canonical AuditEvent text and the arrays are given as their JSON text. Built by concatenation, so the
+ * verifier never parses an event: PostgreSQL renders the arrays (array_to_json), exactly as JSON.stringify would.
+ */
+export function recordTextOf(seq: number | string, content: string, id: string, recorded: string, patientsJson: string, agentsJson: string, entitiesJson: string, requestId: string | null): string {
+  return (
+    `{"agents":${agentsJson},"entities":${entitiesJson},"event":${content},"id":${JSON.stringify(id)},` +
+    `"patients":${patientsJson},"recorded":${JSON.stringify(recorded)},"requestId":${JSON.stringify(requestId)},"seq":${seq}}`
+  );
+}
+
+export function recordText(seq: number | string, content: string, idx: AuditIndex): string {
+  return recordTextOf(seq, content, idx.id, idx.recorded, canonicalJson(idx.patients), canonicalJson(idx.agents), canonicalJson(idx.entities), idx.requestId);
+}

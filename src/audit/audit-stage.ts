@@ -1,0 +1,118 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { HUB_CONFIG, type HubConfig } from '../modules/config/hub-config.js';
+import { HUB_LOGGER } from '../modules/logging/logger.js';
+import type { Tx } from '../modules/database/db.js';
+import type { Interaction, InteractionResult } from '../fhir/pipeline/interaction.js';
+import { FhirPipeline, type CommitHook, type InteractionContext, type Next, type PipelineStage, type RejectedRequest } from '../fhir/pipeline/pipeline.js';
+import { AuditChain } from './audit-chain.js';
+import { interactionEvent, rejectedEvent } from './audit-event-builder.js';
+import type { AuditEvent } from './audit-record.js';
+
+/** The record of one write, appended in the write's own transaction (run by the writer just before COMMIT). */
+class WriteRecord implements CommitHook {
+  constructor(
+    private readonly chain: AuditChain,
+    private readonly ix: Interaction,
+    private readonly baseUrl: string,
+  ) {}
+
+  beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
+    this.appended = true;
+    return this.chain.appendInTx(tx, [interactionEvent(this.ix, this.baseUrl, { result })]);
+  }
+
+  appended = false;
+}
+
+/**
+ * The records of a transaction Bundle: its entries' records are collected while it runs and appended, with the
+ * Bundle's own, inside the Bundle's database transaction just before it commits. If it rolls back, they are
+ * written afterwards (group commit), marked as rolled back.
+ */
+class TransactionRecords implements CommitHook {
+  readonly entries: AuditEvent[] = [];
+  committed = false;
+
+  constructor(
+    private readonly chain: AuditChain,
+    private readonly ix: Interaction,
+    private readonly baseUrl: string,
+  ) {}
+
+  async beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
+    await this.chain.appendInTx(tx, [...this.entries, interactionEvent(this.ix, this.baseUrl, { result })]);
+    this.committed = true;
+  }
+}
+
+/**
+ * The outermost pipeline stage: exactly one AuditEvent per interaction (bundle entries included), for successful,
+ * failed and denied ones alike, committed before the response leaves. Writes commit theirs in their own transaction
+ * (through the context's commitHook); everything else is group-committed and awaited.
+ */
+@Injectable()
+export class AuditStage implements PipelineStage, OnModuleInit {
+  readonly name = 'audit' as const;
+
+  constructor(
+    private readonly pipeline: FhirPipeline,
+    private readonly chain: AuditChain,
+    @Inject(HUB_CONFIG) private readonly config: HubConfig,
+    @Inject(HUB_LOGGER) private readonly log: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.config.audit) {
+      this.log.warn('!!! HUB_AUDIT=off: interactions are NOT audited. This switch exists only to measure the audit\'s cost (bench/audit.js); never run a hub like this. !!!');
+      return;
+    }
+    this.pipeline.register(this);
+  }
+
+  async handle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult> {
+    if (ctx.tx && ctx.commitHook instanceof TransactionRecords) return this.inTransactionBundle(ix, ctx, next, ctx.commitHook);
+    if (ix.kind === 'transaction') return this.transactionBundle(ix, ctx, next);
+    const hook = new WriteRecord(this.chain, ix, ctx.baseUrl);
+    let result: InteractionResult;
+    try {
+      result = await next({ ...ctx, commitHook: hook });
+    } catch (error) {
+      // the write's transaction (and a record appended in it) rolled back: record the failure
+      await this.chain.append(interactionEvent(ix, ctx.baseUrl, { error }));
+      throw error;
+    }
+    if (!hook.appended) await this.chain.append(interactionEvent(ix, ctx.baseUrl, { result }));
+    return result;
+  }
+
+  /** A request the door refused before it became an interaction (unknown type, malformed, unauthenticated). */
+  rejected(request: RejectedRequest): Promise<void> {
+    return this.chain.append(rejectedEvent(request));
+  }
+
+  /** An entry of a transaction Bundle: its record joins the Bundle's, committed with the Bundle's transaction. */
+  private async inTransactionBundle(ix: Interaction, ctx: InteractionContext, next: Next, records: TransactionRecords): Promise<InteractionResult> {
+    try {
+      const result = await next(ctx);
+      records.entries.push(interactionEvent(ix, ctx.baseUrl, { result }));
+      return result;
+    } catch (error) {
+      records.entries.push(interactionEvent(ix, ctx.baseUrl, { error }));
+      throw error;
+    }
+  }
+
+  private async transactionBundle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult> {
+    const records = new TransactionRecords(this.chain, ix, ctx.baseUrl);
+    try {
+      const result = await next({ ...ctx, commitHook: records });
+      if (!records.committed) await this.chain.append(...records.entries, interactionEvent(ix, ctx.baseUrl, { result }));
+      return result;
+    } catch (error) {
+      const rolledBack = records.entries.map((e) => ({ ...e, outcomeDesc: e.outcomeDesc ? `${e.outcomeDesc} (rolled back with the transaction)` : 'rolled back with the transaction' }));
+      await this.chain.append(...rolledBack, interactionEvent(ix, ctx.baseUrl, { error }));
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON (the RFC 8785 shape for the values an AuditEvent holds): object keys sorted by UTF-16 code units,
+ * no whitespace, strings and numbers as JSON.stringify writes them, undefined members dropped. The same record
+ * always gives the same bytes, whoever serialises it.
+ */
+export function canonicalJson(value: unknown): string {
+  // the native serialiser does the work; it only needs objects whose keys are in order (ours mostly are already)
+  return JSON.stringify(inKeyOrder(value)) ?? 'null';
+}
+
+/** Frozen objects already found in canonical order (the shared codings of audit-event-builder.ts): not walked again. */
+const frozenInOrder = new WeakSet<object>();
+
+/**
+ * The value itself when every object in it has its keys in order, else a copy that has. The hub builds its records
+ * in order (audit-event-builder.ts), so this is a walk that copies nothing; a test keeps it so.
+ */
+export function inKeyOrder(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (frozenInOrder.has(value)) return value;
+  const result = walk(value);
+  if (result === value && Object.isFrozen(value)) frozenInOrder.add(value);
+  return result;
+}
+
+function walk(value: object): unknown {
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = inKeyOrder(value[i]);
+      if (v !== value[i]) (copy ??= value.slice())[i] = v;
+    }
+    return copy ?? value;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  let sorted = true;
+  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1] < keys[i];
+  let copy: Record<string, unknown> | undefined;
+  if (!sorted) {
+    copy = {};
+    for (const k of keys.sort()) copy[k] = obj[k];
+  }
+  for (const k of keys) {
+    const v = obj[k];
+    const w = inKeyOrder(v);
+    if (w !== v) (copy ??= { ...obj })[k] = w;
+  }
+  return copy ?? obj;
+}
+
+/** The chain link: SHA-256(previous hash ‖ UTF-8 bytes of the record's canonical JSON). */
+export function chainHash(prevHash: Buffer, canonical: string): Buffer {
+  return createHash('sha256').update(prevHash).update(canonical, 'utf8').digest();
+}
+
+/** The prev_hash of record 1. */
+export const GENESIS_HASH = Buffer.alloc(32);
+
+/** chainHash on hex strings (the verifier's form: PostgreSQL renders the stored hashes as hex). */
+export function chainHashHex(prevHex: string, canonical: string): string {
+  return createHash('sha256').update(prevHex, 'hex').update(canonical, 'utf8').digest('hex');
+}

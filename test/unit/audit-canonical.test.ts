@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, chainHash, chainHashHex, GENESIS_HASH, inKeyOrder } from '../../src/audit/canonical-json.js';
+import { interactionEvent, rejectedEvent } from '../../src/audit/audit-event-builder.js';
+import { FhirError } from '../../src/fhir/operation-outcome.js';
+import { indexOf, recordText } from '../../src/audit/audit-record.js';
+
+describe('canonical JSON and the hashed record', () => {
+  it('sorts keys at every depth, drops undefined members, keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: undefined, c: 'x', b: { z: 0, y: [2, 1] } }, null], c: 'é\u2028"' })).toBe('{"a":[{"b":{"y":[2,1],"z":0},"c":"x"},null],"b":1,"c":"é\u2028\\""}');
+    expect(canonicalJson([undefined, 1])).toBe('[null,1]');
+    const v = { z: { b: 1, a: 2 } };
+    canonicalJson(v);
+    expect(Object.keys(v.z)).toEqual(['b', 'a']); // the input is not changed
+  });
+
+  it('the same record gives the same bytes whatever the key order it was built in', () => {
+    const a = { resourceType: 'AuditEvent', id: '1', recorded: '2026-01-01T00:00:00.000Z', entity: [{ what: { reference: 'Patient/1' } }] };
+    const b = { entity: [{ what: { reference: 'Patient/1' } }], recorded: '2026-01-01T00:00:00.000Z', id: '1', resourceType: 'AuditEvent' };
+    expect(canonicalJson(a)).toBe(canonicalJson(b));
+  });
+
+  it('the hashed record text is itself canonical JSON of {agents, entities, event, id, patients, recorded, requestId, seq}', () => {
+    const event: any = {
+      resourceType: 'AuditEvent',
+      id: 'abc',
+      recorded: '2026-01-01T00:00:00.000Z',
+      agent: [{ who: { reference: 'Practitioner/9', identifier: { value: 'u1' } }, requestor: true }],
+      entity: [{ what: { reference: 'Patient/2' } }, { what: { reference: 'Observation/3' } }, { what: { identifier: { value: 'req-1' } }, type: { code: 'XrequestId' } }],
+    };
+    const content = canonicalJson(event);
+    const idx = indexOf(event);
+    expect(idx).toEqual({ id: 'abc', recorded: event.recorded, patients: ['Patient/2'], agents: ['Practitioner/9', 'u1'], entities: ['Observation/3', 'Patient/2'], requestId: 'req-1' });
+    const text = recordText(7, content, idx);
+    expect(text).toBe(canonicalJson({ seq: 7, event, ...idx }));
+    expect(chainHashHex(GENESIS_HASH.toString('hex'), text)).toBe(chainHash(GENESIS_HASH, text).toString('hex'));
+  });
+
+  it('the hub builds its records in canonical key order already (so canonicalJson copies nothing)', () => {
+    const principals: any[] = [
+      { kind: 'client', clientId: 'app', scopes: [], address: '10.0.0.1', purposeOfUse: ['TREAT'] },
+      { kind: 'user', clientId: 'app', userId: 'u1', fhirUser: 'Practitioner/9', scopes: [], address: '10.0.0.1', purposeOfUse: ['TREAT', 'ETREAT'] },
+      { kind: 'patient', userId: 'u2', patient: 'p1', scopes: [], address: '10.0.0.2' },
+      { kind: 'system', scopes: [] },
+      undefined,
+    ];
+    const interactions: any[] = [
+      { kind: 'read', resourceType: 'Observation', id: 'o1', params: [], prefer: {}, door: 'rest', requestId: 'r1' },
+      { kind: 'search-compartment', resourceType: 'Observation', compartment: { type: 'Patient', id: 'p1' }, params: [['code', 'x']], prefer: {}, door: 'rest', requestId: 'r2' },
+      { kind: 'operation', operation: 'everything', resourceType: 'Patient', id: 'p1', params: [], prefer: {}, door: 'graphql' },
+    ];
+    let checked = 0;
+    for (const principal of principals) {
+      for (const ix of interactions) {
+        for (const outcome of [{ result: { status: 200, resourceJson: '{"subject": {"reference": "Patient/p1"}}' } }, { error: new FhirError(403, 'no') }]) {
+          const e = interactionEvent({ ...ix, principal }, 'http://hub/fhir', outcome as any, 'a note');
+          expect(inKeyOrder(e), JSON.stringify(e)).toBe(e);
+          checked++;
+        }
+      }
+      const r = rejectedEvent({ method: 'get', path: '/fhir/Nope', principal, baseUrl: 'http://hub/fhir', requestId: 'r3', door: 'rest', error: new FhirError(404, 'unknown') } as any);
+      expect(inKeyOrder(r), JSON.stringify(r)).toBe(r);
+    }
+    expect(checked).toBe(30);
+    // and an out-of-order record is still put in order (a copy)
+    const unordered = { b: 1, a: { d: 1, c: 2 } };
+    expect(inKeyOrder(unordered)).not.toBe(unordered);
+  });
+});
