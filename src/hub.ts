@@ -12,6 +12,7 @@ import { createHubLogger, flushLogs, NestPinoLogger } from './modules/logging/lo
 import { registerBodyReader } from './fhir/rest/http-body.js';
 import { toFhirError } from './fhir/rest/errors.js';
 import { renderError } from './fhir/rest/fhir-response.js';
+import { mountAuthorization } from './modules/auth/auth-routes.js';
 
 /** Whatever escapes a handler (unknown routes, body-size errors) still answers with an OperationOutcome. */
 @Catch()
@@ -64,17 +65,21 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     done();
   });
   app.useGlobalFilters(new OperationOutcomeFilter(log));
+  const authorization = mountAuthorization(app);
+  let port = config.port;
   try {
     await app.listen(config.port, config.host);
+    const address = app.getHttpServer().address();
+    port = typeof address === 'object' && address ? address.port : config.port;
+    if (config.port === 0) {
+      // the FHIR base follows the real port when an ephemeral one was asked for (tests)
+      config.fhirBaseUrl = config.fhirBaseUrl.replace(/:0\/fhir$/, `:${port}/fhir`);
+    }
+    // the issuer is the public URL, known only now when the port was ephemeral
+    await authorization.start();
   } catch (e) {
     await app.close().catch(() => undefined); // stops the embedded database too
     throw e;
-  }
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  if (config.port === 0) {
-    // the FHIR base follows the real port when an ephemeral one was asked for (tests)
-    config.fhirBaseUrl = config.fhirBaseUrl.replace(/:0\/fhir$/, `:${port}/fhir`);
   }
   log.info({ port, fhirBase: config.fhirBaseUrl }, 'hub listening');
   flushLogs();

@@ -5,7 +5,7 @@ import { FhirError } from '../operation-outcome.js';
 import type { Interaction, InteractionResult } from '../pipeline/interaction.js';
 import type { FhirPipeline, InteractionContext } from '../pipeline/pipeline.js';
 import { parseFhirRequest, parseQueryString } from '../pipeline/request-parser.js';
-import { SEARCH_ENGINE, type SearchEngine } from '../search/search-engine.js';
+import { SEARCH_ENGINE, type AccessRestriction, type SearchEngine } from '../search/search-engine.js';
 import { ResourceStore, type PreparedCreate } from '../store/resource-store.js';
 import { conditionalReferences, rewriteReferences } from './reference-rewriter.js';
 import { renderEntryResponse } from './entry-response.js';
@@ -77,7 +77,7 @@ export class BundleProcessor {
         }
       });
       checkDuplicates(prepared);
-      const map = await this.resolveIdentities(tx, entries, prepared);
+      const map = await this.resolveIdentities(tx, entries, prepared, ix.restriction);
       const out: any[] = new Array(entries.length);
       const ordered = [...prepared].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
       // POST entries are validated one by one and written together when the POST phase ends
@@ -97,6 +97,8 @@ export class BundleProcessor {
         }
       }
       if (entryCtx.createBatch) await this.store.createMany(tx, createBatch);
+      // the audit records of the bundle and its entries commit with the transaction
+      await ctx.commitHook?.beforeCommit(tx, { status: 200 });
       return out;
     });
     return { status: 200, resource: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
@@ -113,7 +115,7 @@ export class BundleProcessor {
    * Assigns the ids of POST entries up front, resolves conditional creates/updates and conditional references,
    * so every urn:uuid and `Type?criteria` reference can be rewritten before the first write.
    */
-  private async resolveIdentities(tx: Tx, entries: any[], prepared: PreparedEntry[]): Promise<Map<string, string>> {
+  private async resolveIdentities(tx: Tx, entries: any[], prepared: PreparedEntry[], restriction: AccessRestriction | undefined): Promise<Map<string, string>> {
     const map = new Map<string, string>();
     for (const p of prepared) {
       const entry = entries[p.index];
@@ -121,7 +123,7 @@ export class BundleProcessor {
       if (p.ix.kind === 'create') {
         let id: string | undefined;
         if (p.ix.ifNoneExist) {
-          const ids = await this.search.matchIds(tx, p.ix.resourceType!, p.ix.ifNoneExist, 2);
+          const ids = await this.search.matchIds(tx, p.ix.resourceType!, p.ix.ifNoneExist, 2, restriction);
           if (ids.length > 1) throw atEntry(FhirError.preconditionFailed(`If-None-Exist matched ${ids.length} resources`), p.index);
           if (ids.length === 1) id = ids[0];
         }
@@ -129,7 +131,7 @@ export class BundleProcessor {
       } else if (p.ix.kind === 'update' && fullUrl?.startsWith('urn:')) {
         if (p.ix.id) map.set(fullUrl, `${p.ix.resourceType}/${p.ix.id}`);
         else {
-          const ids = await this.search.matchIds(tx, p.ix.resourceType!, p.ix.params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&'), 2);
+          const ids = await this.search.matchIds(tx, p.ix.resourceType!, p.ix.params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&'), 2, restriction);
           if (ids.length === 1) map.set(fullUrl, `${p.ix.resourceType}/${ids[0]}`);
           else if (ids.length === 0 && p.ix.body && (p.ix.body as any).id) map.set(fullUrl, `${p.ix.resourceType}/${(p.ix.body as any).id}`);
           else if (ids.length === 0) {
@@ -144,7 +146,7 @@ export class BundleProcessor {
     for (const e of entries) if (e.resource) conditionalReferences(e.resource, conditional);
     for (const ref of conditional) {
       const [type, criteria] = ref.split('?', 2);
-      const ids = await this.search.matchIds(tx, type, criteria, 2);
+      const ids = await this.search.matchIds(tx, type, criteria, 2, restriction);
       if (ids.length !== 1) {
         throw new FhirError(ids.length ? 412 : 404, `Conditional reference "${ref}" matched ${ids.length} resources (exactly one is required)`, ids.length ? 'multiple-matches' : 'not-found');
       }
@@ -156,11 +158,14 @@ export class BundleProcessor {
   private async batch(ix: Interaction, entries: any[], ctx: InteractionContext, pipeline: FhirPipeline): Promise<InteractionResult> {
     const out: any[] = [];
     for (const [i, entry] of entries.entries()) {
+      let p: PreparedEntry | undefined;
       try {
-        const p = this.prepare(ix, entry, i);
+        p = this.prepare(ix, entry, i);
         out.push(renderEntryResponse(await pipeline.execute(p.ix, ctx), ctx.baseUrl, ix.prefer));
       } catch (err) {
         const e = err instanceof FhirError ? err : new FhirError(500, 'Internal error processing this entry', 'exception');
+        // an entry refused before it became an interaction is still on record (audit)
+        if (!p) await pipeline.rejected({ door: 'bundle-entry', method: String(entry?.request?.method ?? ''), path: String(entry?.request?.url ?? ''), principal: ix.principal, requestId: ix.requestId, error: e, baseUrl: ctx.baseUrl });
         out.push({ response: { status: String(e.status), outcome: e.outcome } });
       }
     }

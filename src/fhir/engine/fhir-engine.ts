@@ -9,6 +9,7 @@ import { SEARCH_ENGINE, type SearchEngine } from '../search/search-engine.js';
 import { ResourceStore } from '../store/resource-store.js';
 import { HistoryReader } from './history-reader.js';
 import { OperationRegistry } from './operation-registry.js';
+import { ResourceTypeProviders } from './resource-type-providers.js';
 import { ResourceWriter } from './resource-writer.js';
 
 /**
@@ -26,6 +27,7 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
     private readonly operations: OperationRegistry,
     private readonly capability: CapabilityStatementBuilder,
     private readonly pipeline: FhirPipeline,
+    private readonly providers: ResourceTypeProviders,
     @Inject(SEARCH_ENGINE) private readonly search: SearchEngine,
   ) {}
 
@@ -35,6 +37,8 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
 
   async execute(ix: Interaction, ctx: InteractionContext, pipeline: FhirPipeline): Promise<InteractionResult> {
     const q = ctx.tx ?? this.db;
+    const provider = this.providers.forInteraction(ix);
+    if (provider) return provider.execute(ix, ctx);
     switch (ix.kind) {
       case 'capabilities':
         return { status: 200, resource: this.capability.build(ctx.baseUrl) };
@@ -66,6 +70,7 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
             strict: ix.prefer.handling === 'strict',
             principal: ix.principal,
             baseUrl: ctx.baseUrl,
+            restriction: ix.restriction,
           }),
         };
       case 'batch':

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Db, inTransaction, type Tx } from '../../modules/database/db.js';
 import { FhirError, outcome } from '../operation-outcome.js';
 import type { Interaction, InteractionResult } from '../pipeline/interaction.js';
@@ -10,6 +10,7 @@ import { parseEtagVersion, type StoredVersion } from '../store/stored-resource.j
 import { ResourceValidator } from '../validation/resource-validator.js';
 import { applyFhirPathPatch, isFhirPathPatch } from './fhirpath-patch.js';
 import { applyJsonPatch } from './json-patch.js';
+import { ResourcePreparers } from './resource-preparers.js';
 
 /** Most matches a conditional delete will remove in one request. */
 const MAX_CONDITIONAL_DELETE = 1000;
@@ -40,6 +41,7 @@ export class ResourceWriter {
     private readonly store: ResourceStore,
     private readonly validator: ResourceValidator,
     @Inject(SEARCH_ENGINE) private readonly search: SearchEngine,
+    @Optional() private readonly preparers?: ResourcePreparers,
   ) {}
 
   /** Rejects a body that is not a valid resource of the URL's type (400 with every issue found). */
@@ -54,6 +56,7 @@ export class ResourceWriter {
     const issues = this.validator.validate(resource);
     const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
     if (errors.length) throw new FhirError(400, outcome(...issues));
+    this.preparers?.prepare(ix, resource); // after validation: what preparers add (meta tags, labels) is always valid
     return resource;
   }
 
@@ -63,11 +66,13 @@ export class ResourceWriter {
       // a plain create: group-committed with the concurrent ones
       const { id: _ignored, ...rest } = resource;
       const prepared = this.store.prepareCreate(ix.resourceType!, rest, presetId ?? randomUUID(), new Date().toISOString());
+      const hook = ctx.commitHook;
+      if (hook) prepared.beforeCommit = (tx, stored) => hook.beforeCommit(tx, writeResult(stored, 201));
       return writeResult(await this.store.createGrouped(prepared), 201);
     }
-    return inTransaction(this.db, ctx.tx, async (tx) => {
+    return this.transact(ctx, async (tx) => {
       if (ix.ifNoneExist) {
-        const ids = await this.matchLocked(tx, ix.resourceType!, ix.ifNoneExist, 2);
+        const ids = await this.matchLocked(tx, ix, ix.ifNoneExist, 2);
         if (ids.length > 1) throw FhirError.preconditionFailed(`If-None-Exist matched ${ids.length} resources`);
         if (ids.length === 1) {
           const existing = await this.store.read(tx, ix.resourceType!, ids[0]);
@@ -88,13 +93,13 @@ export class ResourceWriter {
   async update(ix: Interaction, ctx: InteractionContext): Promise<InteractionResult> {
     const resource = this.checkResource(ix, ix.body);
     const expectedVersion = this.expectedVersion(ix);
-    return inTransaction(this.db, ctx.tx, async (tx) => {
+    return this.transact(ctx, async (tx) => {
       let id = ix.id;
       if (!id) {
         // conditional update: PUT Type?criteria
         const criteria = criteriaOf(ix);
         if (!criteria) throw FhirError.badRequest('Conditional update needs search criteria');
-        const ids = await this.matchLocked(tx, ix.resourceType!, criteria, 2);
+        const ids = await this.matchLocked(tx, ix, criteria, 2);
         if (ids.length > 1) throw FhirError.preconditionFailed(`Conditional update matched ${ids.length} resources`);
         if (ids.length === 1) {
           if (resource.id && resource.id !== ids[0]) throw FhirError.badRequest(`Resource id "${resource.id}" does not match the matched resource ${ids[0]}`);
@@ -119,10 +124,10 @@ export class ResourceWriter {
       throw new FhirError(415, `PATCH takes application/json-patch+json (JSON Patch) or a FHIRPath Patch Parameters as application/fhir+json; got ${ix.bodyType}`, 'not-supported');
     }
     const expectedVersion = this.expectedVersion(ix);
-    return inTransaction(this.db, ctx.tx, async (tx) => {
+    return this.transact(ctx, async (tx) => {
       let id = ix.id;
       if (!id) {
-        const ids = await this.matchLocked(tx, ix.resourceType!, criteriaOf(ix), 2);
+        const ids = await this.matchLocked(tx, ix, criteriaOf(ix), 2);
         if (ids.length !== 1) throw ids.length ? FhirError.preconditionFailed(`Conditional patch matched ${ids.length} resources`) : FhirError.notFound('Conditional patch matched no resource');
         id = ids[0];
       }
@@ -140,7 +145,7 @@ export class ResourceWriter {
   }
 
   async delete(ix: Interaction, ctx: InteractionContext): Promise<InteractionResult> {
-    return inTransaction(this.db, ctx.tx, async (tx) => {
+    return this.transact(ctx, async (tx) => {
       if (ix.id) {
         const expectedVersion = this.expectedVersion(ix);
         if (expectedVersion !== undefined) {
@@ -152,10 +157,23 @@ export class ResourceWriter {
       }
       const criteria = criteriaOf(ix);
       if (!criteria) throw FhirError.badRequest('Conditional delete needs search criteria');
-      const ids = await this.matchLocked(tx, ix.resourceType!, criteria, MAX_CONDITIONAL_DELETE + 1);
+      const ids = await this.matchLocked(tx, ix, criteria, MAX_CONDITIONAL_DELETE + 1);
       if (ids.length > MAX_CONDITIONAL_DELETE) throw FhirError.preconditionFailed(`Conditional delete matched more than ${MAX_CONDITIONAL_DELETE} resources`);
       for (const id of ids) await this.store.delete(tx, ix.resourceType!, id);
       return { status: 204, headers: { 'X-Deleted-Count': String(ids.length) } };
+    });
+  }
+
+  /**
+   * Runs a write in the caller's transaction (a transaction Bundle's), or in one of its own; in its own, the
+   * interaction's commit hook (its audit record) runs in that transaction just before COMMIT.
+   */
+  private transact(ctx: InteractionContext, fn: (tx: Tx) => Promise<InteractionResult>): Promise<InteractionResult> {
+    if (ctx.tx) return fn(ctx.tx);
+    return this.db.transaction(async (tx) => {
+      const result = await fn(tx);
+      await ctx.commitHook?.beforeCommit(tx, result);
+      return result;
     });
   }
 
@@ -170,8 +188,9 @@ export class ResourceWriter {
    * Conditional matches serialise on an advisory lock of (type, criteria), so two concurrent conditional creates
    * with the same criteria cannot both create.
    */
-  private async matchLocked(tx: Tx, resourceType: string, criteria: string, limit: number): Promise<string[]> {
+  private async matchLocked(tx: Tx, ix: Interaction, criteria: string, limit: number): Promise<string[]> {
+    const resourceType = ix.resourceType!;
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${resourceType}?${criteria}`]);
-    return this.search.matchIds(tx, resourceType, criteria, limit);
+    return this.search.matchIds(tx, resourceType, criteria, limit, ix.restriction);
   }
 }

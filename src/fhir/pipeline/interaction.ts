@@ -1,4 +1,5 @@
 import type { Principal } from './principal.js';
+import type { AccessRestriction } from '../search/search-engine.js';
 
 /** Every kind of request a door can hand to the core (FHIR R4 RESTful interactions plus operations). */
 export type InteractionKind =
@@ -48,8 +49,12 @@ export interface Interaction {
   ifNoneExist?: string;
   ifNoneMatch?: string;
   ifModifiedSince?: string;
+  /** Accept header as received (bulk $export requires application/fhir+json) */
+  accept?: string;
   prefer: PreferHeader;
   principal: Principal;
+  /** What this interaction may see, set by the authorize/consent stages; the engine compiles it into its SQL. */
+  restriction?: AccessRestriction;
   /** Which door the request came through: 'rest', 'bundle-entry', 'graphql', 'bulk', ... */
   door: string;
   requestId?: string;

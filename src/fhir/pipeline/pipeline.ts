@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Tx } from '../../modules/database/db.js';
 import type { PreparedCreate } from '../store/resource-store.js';
 import type { Interaction, InteractionResult } from './interaction.js';
+import type { Principal } from './principal.js';
 
 /** Per-request facts the stages share. */
 export interface InteractionContext {
@@ -14,14 +15,38 @@ export interface InteractionContext {
    * phase); each create is still validated, authorized and audited one by one.
    */
   createBatch?: PreparedCreate[];
+  /**
+   * Work that must commit in the same database transaction as this interaction's writes (its audit record). Whoever
+   * opens the transaction that carries the writes runs it just before COMMIT (see src/audit).
+   */
+  commitHook?: CommitHook;
 }
 
-export type Next = () => Promise<InteractionResult>;
+export interface CommitHook {
+  beforeCommit(tx: Tx, result: InteractionResult): Promise<void>;
+}
+
+/** Calls the next stage; a stage may hand it a context of its own (e.g. with a commitHook). */
+export type Next = (ctx?: InteractionContext) => Promise<InteractionResult>;
 
 /** One step every interaction passes through, in the order below; it may decide, enrich, or record. */
 export interface PipelineStage {
   readonly name: StageName;
   handle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult>;
+  /** Sees the requests a door refused before they became an interaction (the audit stage records them). */
+  rejected?(request: RejectedRequest): Promise<void>;
+}
+
+/** A request a door refused before it became an interaction: unparseable (unknown type, bad id) or unauthenticated (401). */
+export interface RejectedRequest {
+  door: string;
+  method: string;
+  /** path relative to the FHIR base, with the query string */
+  path: string;
+  principal?: Principal;
+  requestId?: string;
+  error: unknown;
+  baseUrl: string;
 }
 
 /**
@@ -57,11 +82,16 @@ export class FhirPipeline {
     return this.stages.map((s) => s.name);
   }
 
+  /** Tells the stages about a refused request; resolves when they are done (the audit record is committed). */
+  async rejected(request: RejectedRequest): Promise<void> {
+    for (const s of this.stages) await s.rejected?.(request);
+  }
+
   execute(ix: Interaction, ctx: InteractionContext): Promise<InteractionResult> {
     const executor = this.executor;
     if (!executor) throw new Error('FHIR pipeline has no engine');
-    const run = (i: number): Promise<InteractionResult> =>
-      i < this.stages.length ? this.stages[i].handle(ix, ctx, () => run(i + 1)) : executor.execute(ix, ctx, this);
-    return run(0);
+    const run = (i: number, c: InteractionContext): Promise<InteractionResult> =>
+      i < this.stages.length ? this.stages[i].handle(ix, c, (next = c) => run(i + 1, next)) : executor.execute(ix, c, this);
+    return run(0, ctx);
   }
 }

@@ -40,7 +40,7 @@ export interface RawRequest {
   query: QueryParams;
   body?: unknown;
   bodyType?: string;
-  headers: { ifMatch?: string; ifNoneExist?: string; ifNoneMatch?: string; ifModifiedSince?: string; prefer?: string };
+  headers: { ifMatch?: string; ifNoneExist?: string; ifNoneMatch?: string; ifModifiedSince?: string; prefer?: string; accept?: string };
   principal: Principal;
   door: string;
   requestId?: string;
@@ -74,6 +74,7 @@ export function parseFhirRequest(req: RawRequest): Interaction {
     ifNoneExist: req.headers.ifNoneExist,
     ifNoneMatch: req.headers.ifNoneMatch,
     ifModifiedSince: req.headers.ifModifiedSince,
+    accept: req.headers.accept,
     prefer: parsePrefer(req.headers.prefer),
     principal: req.principal,
     door: req.door,

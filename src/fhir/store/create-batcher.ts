@@ -1,10 +1,12 @@
 import type { Db, Tx } from '../../modules/database/db.js';
 import type { StoredVersion } from './stored-resource.js';
+import { currentCount, shared, type StatementCount } from '../../modules/database/statement-counter.js';
 
 interface Pending<P> {
   item: P;
   resolve: (s: StoredVersion) => void;
   reject: (err: unknown) => void;
+  counter?: StatementCount;
 }
 
 /**
@@ -25,7 +27,7 @@ export class CreateBatcher<P> {
 
   create(item: P): Promise<StoredVersion> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
+      this.pending.push({ item, resolve, reject, counter: currentCount() });
       if (this.pending.length >= this.maxBatch) void this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -40,13 +42,13 @@ export class CreateBatcher<P> {
     this.pending = [];
     if (!batch.length) return;
     try {
-      const stored = await this.db.transaction((tx) => this.write(tx, batch.map((b) => b.item)));
+      const stored = await shared(batch.map((b) => b.counter), () => this.db.transaction((tx) => this.write(tx, batch.map((b) => b.item))));
       batch.forEach((b, i) => b.resolve(stored[i]));
     } catch (err) {
       if (batch.length === 1) return batch[0].reject(err);
       await Promise.all(
         batch.map((b) =>
-          this.db.transaction((tx) => this.write(tx, [b.item])).then(
+          shared([b.counter], () => this.db.transaction((tx) => this.write(tx, [b.item]))).then(
             ([s]) => b.resolve(s),
             (e) => b.reject(e),
           ),

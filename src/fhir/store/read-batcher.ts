@@ -1,4 +1,5 @@
 import type { Db } from '../../modules/database/db.js';
+import { currentCount, shared, type StatementCount } from '../../modules/database/statement-counter.js';
 
 interface PendingRead<T> {
   key: string;
@@ -6,6 +7,7 @@ interface PendingRead<T> {
   id: string;
   resolve: (row: T | undefined) => void;
   reject: (err: unknown) => void;
+  counter?: StatementCount;
 }
 
 /**
@@ -27,7 +29,7 @@ export class ReadBatcher<T extends { resource_type: string; id: string }> {
 
   read(resourceType: string, id: string): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ key: `${resourceType}/${id}`, resourceType, id, resolve, reject });
+      this.pending.push({ key: `${resourceType}/${id}`, resourceType, id, resolve, reject, counter: currentCount() });
       if (this.pending.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -41,9 +43,9 @@ export class ReadBatcher<T extends { resource_type: string; id: string }> {
     const batch = this.pending;
     this.pending = [];
     if (!batch.length) return;
-    this.db
-      .query({ name: this.name, text: this.batchSql, values: [batch.map((b) => b.resourceType), batch.map((b) => b.id)] })
-      .then(
+    shared(batch.map((b) => b.counter), () =>
+      this.db.query({ name: this.name, text: this.batchSql, values: [batch.map((b) => b.resourceType), batch.map((b) => b.id)] }),
+    ).then(
         (res) => {
           const byKey = new Map<string, T>(res.rows.map((r: T) => [`${r.resource_type}/${r.id}`, r]));
           for (const b of batch) b.resolve(byKey.get(b.key));

@@ -5,6 +5,7 @@ import { FhirError } from '../operation-outcome.js';
 import { CreateBatcher } from './create-batcher.js';
 import { ReadBatcher } from './read-batcher.js';
 import { SEARCH_INDEX_WRITER, type SearchIndexWriter, type StoredVersion } from './stored-resource.js';
+import { ResourceWriteHooks } from './write-hooks.js';
 
 // last_updated travels as epoch milliseconds: turning a float into an ISO string is much cheaper than pg's date parser
 const ROW = `r.rid::text AS rid, r.resource_type, r.id, v.version_id, (extract(epoch FROM v.last_updated) * 1000)::float8 AS lu_ms,
@@ -30,6 +31,8 @@ export interface PreparedCreate {
   lastUpdated: string;
   doc: any;
   json: string;
+  /** Runs in the group's transaction just before COMMIT (the create's audit record), for grouped creates. */
+  beforeCommit?: (tx: Tx, stored: StoredVersion) => Promise<void>;
 }
 
 export interface WriteOptions {
@@ -48,6 +51,7 @@ export class ResourceStore {
   constructor(
     private readonly db: Db,
     @Optional() @Inject(SEARCH_INDEX_WRITER) private readonly index?: SearchIndexWriter,
+    @Optional() private readonly hooks?: ResourceWriteHooks,
   ) {
     this.reads = new ReadBatcher<any>(
       db,
@@ -55,7 +59,11 @@ export class ResourceStore {
        WHERE (r.resource_type, r.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       'store_read_batch',
     );
-    this.creates = new CreateBatcher<PreparedCreate>(db, (tx, items) => this.createMany(tx, items));
+    this.creates = new CreateBatcher<PreparedCreate>(db, async (tx, items) => {
+      const stored = await this.createMany(tx, items);
+      await Promise.all(items.map((it, i) => it.beforeCommit?.(tx, stored[i])));
+      return stored;
+    });
   }
 
   private readonly reads: ReadBatcher<any>;
@@ -128,6 +136,7 @@ export class ResourceStore {
     if (res.rowCount === 0) return undefined;
     const stored: StoredVersion = { rid: res.rows[0].rid, resourceType, id, versionId: 1, lastUpdated, deleted: false, method, json };
     await this.index?.write(tx, stored, doc);
+    await this.hooks?.run(tx, [{ stored, resource: doc }]);
     return stored;
   }
 
@@ -168,6 +177,7 @@ export class ResourceStore {
     }));
     if (this.index?.writeMany) await this.index.writeMany(tx, stored.map((s, i) => ({ stored: s, resource: items[i].doc })));
     else for (const [i, s] of stored.entries()) await this.index?.write(tx, s, items[i].doc);
+    await this.hooks?.run(tx, stored.map((s, i) => ({ stored: s, resource: items[i].doc })));
     return stored;
   }
 
@@ -198,6 +208,7 @@ export class ResourceStore {
     if (!current || current.deleted) return undefined;
     const stored = await this.appendVersion(tx, current, resourceType, id, undefined, 'DELETE');
     await this.index?.remove(tx, stored);
+    await this.hooks?.run(tx, [{ stored }]);
     return stored;
   }
 
@@ -231,7 +242,10 @@ export class ResourceStore {
       values: [current.rid, versionId, lastUpdated, deleted, resourceType, id, method, json ?? null],
     });
     const stored: StoredVersion = { rid: current.rid, resourceType, id, versionId, lastUpdated, deleted, method, json };
-    if (doc) await this.index?.write(tx, stored, doc);
+    if (doc) {
+      await this.index?.write(tx, stored, doc);
+      await this.hooks?.run(tx, [{ stored, resource: doc }]);
+    }
     return stored;
   }
 
