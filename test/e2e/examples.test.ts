@@ -107,6 +107,21 @@ const REJECTED: Record<string, { status: number; why: string; check: (ex: Exampl
       },
     ]),
   ),
+  // AuditEvents are written by the hub's audit trail only (src/audit): a PUT is 405, $validate still checks them.
+  ...Object.fromEntries(
+    ['', '-disclosure', '-error', '-login', '-logout', '-media', '-pixQuery', '-rest', '-search'].map((suffix) => [
+      `AuditEvent-example${suffix}.json`,
+      {
+        status: 405,
+        why: 'AuditEvent is never writable through the API',
+        check: (_ex: Example, res: FhirResponse) => {
+          const errors = res.body.issue.filter((i: any) => i.severity === 'error');
+          if (res.status === 405) expect(errors.map((i: any) => i.code)).toEqual(['not-supported']);
+          else expect(errors).toEqual([]);
+        },
+      },
+    ]),
+  ),
   // A Reference(X) element may only point at the types R4 lists for it (ElementDefinition.type.targetProfile).
   ...Object.fromEntries(
     (

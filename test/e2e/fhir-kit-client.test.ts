@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
 import { describe, expect, it } from 'vitest';
-import { fhirBase } from '../support/hub.js';
+import { authHeader, fhirBase } from '../support/hub.js';
 
 /** fhir-kit-client as a real, independent FHIR client of the hub. (Search with it: rest-conditional.test.ts.) */
 
 const uid = () => randomUUID().slice(0, 8);
-const client = () => new Client({ baseUrl: fhirBase() });
+const client = () => new Client({ baseUrl: fhirBase(), customHeaders: authHeader() });
 const statusOf = (resource: any) => Client.httpFor(resource).response?.status;
 const headerOf = (resource: any, name: string) => Client.httpFor(resource).response?.headers.get(name);
 

@@ -1,32 +1,38 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.js';
 
 /** These tests run the built hub (`node dist/main.js`, built by `pretest`) as its own process, as `npm start` does. */
 const MAIN = path.resolve('dist/main.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Proc {
   child: ChildProcess;
   base: string;
+  /** Authorization header with a system/*.* token of the bootstrap client (authorization is on, as in production) */
+  auth: { authorization: string };
   output: () => string;
   exited: Promise<number | null>;
 }
 
-async function startProcess(dataDir: string, port: number, pgPort: number): Promise<Proc> {
+async function startProcess(dataDir: string, port: number, pgPort: number, extraEnv: Record<string, string> = {}): Promise<Proc> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: '', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(pgPort),
+      DATABASE_URL: '',
+      LOG_LEVEL: 'info',
+      HUB_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      HUB_AUTH: '',
+      HUB_BOOTSTRAP_CLIENT_ID: 'lifecycle',
+      HUB_BOOTSTRAP_CLIENT_SECRET: 'lifecycle-secret-0123456789',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -39,11 +45,17 @@ async function startProcess(dataDir: string, port: number, pgPort: number): Prom
     if (Date.now() > deadline) throw new Error(`hub did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, base: `http://127.0.0.1:${port}/fhir`, output: () => out, exited };
+  const token = await fetch(`http://127.0.0.1:${port}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('lifecycle:lifecycle-secret-0123456789').toString('base64')}` },
+    body: 'grant_type=client_credentials&scope=system%2F*.*',
+  });
+  const { access_token } = (await token.json()) as any;
+  return { child, base: `http://127.0.0.1:${port}/fhir`, auth: { authorization: `Bearer ${access_token}` }, output: () => out, exited };
 }
 
-const post = (base: string, body: unknown) =>
-  fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify(body) });
+const post = (hub: Proc, body: unknown) =>
+  fetch(hub.base, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal', ...hub.auth }, body: JSON.stringify(body) });
 
 describe('process lifecycle (npm start)', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-lifecycle-'));
@@ -54,7 +66,7 @@ describe('process lifecycle (npm start)', () => {
     const hub = await startProcess(dataDir, port, pgPort);
     const created = await fetch(`${hub.base}/Patient`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', ...hub.auth },
       body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Lifecycle' }] }),
     });
     expect(created.status).toBe(201);
@@ -66,7 +78,7 @@ describe('process lifecycle (npm start)', () => {
       resource: { resourceType: 'Basic', code: { text: `inflight-${i}` } },
       request: { method: 'POST', url: 'Basic' },
     }));
-    const inflight = post(hub.base, { resourceType: 'Bundle', type: 'transaction', entry: entries });
+    const inflight = post(hub, { resourceType: 'Bundle', type: 'transaction', entry: entries });
     await new Promise((r) => setTimeout(r, 300)); // body received, entries being written
     hub.child.kill('SIGTERM');
     const res = await inflight;
@@ -77,10 +89,10 @@ describe('process lifecycle (npm start)', () => {
 
     const again = await startProcess(dataDir, port, pgPort);
     try {
-      const read = await fetch(`${again.base}/Patient/${id}`);
+      const read = await fetch(`${again.base}/Patient/${id}`, { headers: again.auth });
       expect(read.status).toBe(200);
       expect(((await read.json()) as any).name[0].family).toBe('Lifecycle');
-      const hist = await fetch(`${again.base}/Basic/_history?_count=1000`);
+      const hist = await fetch(`${again.base}/Basic/_history?_count=1000`, { headers: again.auth });
       expect(((await hist.json()) as any).entry.length).toBe(1000);
     } finally {
       again.child.kill('SIGTERM');
@@ -97,9 +109,24 @@ describe('process lifecycle (npm start)', () => {
     try {
       const res = await fetch(`${again.base}/metadata`);
       expect(res.status).toBe(200);
+      // tokens are in PostgreSQL: the one issued before the kill still works; without one the API answers 401
+      expect((await fetch(`${again.base}/Patient?_count=1`, { headers: hub.auth })).status).toBe(200);
+      expect((await fetch(`${again.base}/Patient?_count=1`)).status).toBe(401);
     } finally {
       again.child.kill('SIGTERM');
       expect(await again.exited).toBe(0);
+    }
+  });
+
+  it('HUB_AUTH=off: no token needed, and the start log says so loudly', { timeout: 180_000 }, async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const hub = await startProcess(dataDir, port, pgPort, { HUB_AUTH: 'off' });
+    try {
+      expect((await fetch(`${hub.base}/Patient?_count=1`)).status).toBe(200);
+      expect(hub.output()).toMatch(/HUB_AUTH=off/);
+    } finally {
+      hub.child.kill('SIGTERM');
+      expect(await hub.exited).toBe(0);
     }
   });
 });

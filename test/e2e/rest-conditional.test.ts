@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
 import { describe, expect, it } from 'vitest';
-import { fhirBase, http } from '../support/hub.js';
+import { fhirBase, http, authHeader } from '../support/hub.js';
 
 /**
  * Interactions that need search (src/fhir/search: matchIds and search): conditional create/update/delete/patch,
@@ -164,7 +164,7 @@ describe('search through fhir-kit-client', () => {
   it('finds by identifier and pages with nextPage', async () => {
     const sys = system();
     await Promise.all(Array.from({ length: 7 }, (_, i) => http('POST', 'Patient', patient(sys, 'page', { birthDate: `200${i}-01-01` }))));
-    const client = new Client({ baseUrl: fhirBase() });
+    const client = new Client({ baseUrl: fhirBase(), customHeaders: authHeader() });
     let page: any = await client.search({ resourceType: 'Patient', searchParams: { identifier: `${sys}|page`, _count: '3' } });
     expect(page.type).toBe('searchset');
     const found: string[] = [];

@@ -10,7 +10,16 @@ export interface FhirResponse<T = any> {
   text: string;
 }
 
-/** Plain HTTP to the hub (JSON in, JSON out), for tests that check status codes and headers exactly. */
+/** The run's `system/*.*` bearer token (bootstrap client), which http() sends unless told otherwise. */
+export const systemToken = (): string => inject('systemToken');
+
+/** `Authorization` header with the run's system token, for tests that call fetch or a FHIR client themselves. */
+export const authHeader = (): Record<string, string> => ({ authorization: `Bearer ${systemToken()}` });
+
+/**
+ * Plain HTTP to the hub (JSON in, JSON out), for tests that check status codes and headers exactly. It sends the
+ * run's system token unless `headers` has its own `authorization` (an empty one sends none).
+ */
 export async function http<T = any>(
   method: string,
   path: string,
@@ -18,7 +27,9 @@ export async function http<T = any>(
   headers: Record<string, string> = {},
 ): Promise<FhirResponse<T>> {
   const url = path.startsWith('http') ? path : `${fhirBase()}/${path.replace(/^\//, '')}`;
-  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', ...headers } };
+  const { authorization, ...rest } = headers;
+  const auth = authorization === undefined ? `Bearer ${systemToken()}` : authorization;
+  const init: RequestInit = { method, headers: { accept: 'application/fhir+json', ...(auth ? { authorization: auth } : {}), ...rest } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/fhir+json';
