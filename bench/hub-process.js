@@ -75,15 +75,31 @@ function answers(url) {
 
 /**
  * Starts `node --max-old-space-size=256 <hub>` (the heap cap of `npm start`) on a new temporary DATA_DIR and free
- * ports, and waits until it listens. `nodeArgs` and `env` are added; LOG_LEVEL defaults to `logLevel`.
+ * ports (or on `dir`, which is then kept), and waits until it listens. `nodeArgs` and `env` are added; LOG_LEVEL defaults to `logLevel`.
  */
-export async function startHub({ hub: entry, keep = false, prefix = 'hub-bench-', logLevel = 'info', nodeArgs = [], env: extraEnv = {} }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+export async function startHub({ hub: entry, keep = false, dir: fixedDir, prefix = 'hub-bench-', logLevel = 'info', nodeArgs = [], env: extraEnv = {} }) {
+  // a fixed DATA_DIR (an existing database to reuse) is always kept
+  if (fixedDir) {
+    fs.mkdirSync(fixedDir, { recursive: true });
+    keep = true;
+  }
+  const dir = fixedDir ?? fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const port = await freePort();
   const pgPort = await freePort([port, 54329]);
   const logFile = path.join(dir, 'hub.log');
   const fd = fs.openSync(logFile, 'a');
-  const env = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: process.env.LOG_LEVEL || logLevel, ...extraEnv };
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    DATA_DIR: dir,
+    EMBEDDED_PG_PORT: String(pgPort),
+    LOG_LEVEL: process.env.LOG_LEVEL || logLevel,
+    // authorization is on (as in production): the bench uses a system/*.* token of a bootstrap client
+    HUB_BOOTSTRAP_CLIENT_ID: BENCH_CLIENT.id,
+    HUB_BOOTSTRAP_CLIENT_SECRET: BENCH_CLIENT.secret,
+    HUB_AUTH_SYSTEM_TOKEN_TTL: '86400',
+    ...extraEnv,
+  };
   delete env.DATABASE_URL; // always the embedded, fresh database
   delete env.HUB_PUBLIC_URL;
   const child = spawn(process.execPath, ['--max-old-space-size=256', ...nodeArgs, entry], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
@@ -103,7 +119,38 @@ export async function startHub({ hub: entry, keep = false, prefix = 'hub-bench-'
     await sleep(100);
   }
   hub.startupS = (Date.now() - t0) / 1000;
+  hub.auth = await systemToken(hub.base);
   return hub;
+}
+
+const BENCH_CLIENT = { id: 'bench', secret: 'bench-secret-0123456789abcdef' };
+
+/**
+ * `{ authorization: 'Bearer …' }` for the bench client, or {} for a hub without authorization (an older build, or
+ * HUB_AUTH=off). A failed request or a server error is retried for a while (the hub may still be setting up).
+ */
+async function systemToken(base) {
+  let last;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const res = await fetch(`${base}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${BENCH_CLIENT.id}:${BENCH_CLIENT.secret}`).toString('base64')}` },
+        body: 'grant_type=client_credentials&scope=system%2F*.*',
+      });
+      if (res.status === 404) return {}; // no authorization server
+      const text = await res.text();
+      const body = text.startsWith('{') ? JSON.parse(text) : {};
+      if (body.access_token) return { authorization: `Bearer ${body.access_token}` };
+      last = `${res.status} ${text.slice(0, 200)}`;
+      if (res.status === 400 || res.status === 401) break; // a definite no (e.g. the bench set up its own bootstrap client)
+    } catch (e) {
+      last = String(e);
+    }
+    await sleep(500);
+  }
+  log(`no token for the bench client from ${base}: ${last}`);
+  return {};
 }
 
 /** SIGTERM (SIGKILL after 30 s), then stops a PostgreSQL a killed hub left behind, then removes DATA_DIR. */

@@ -313,7 +313,7 @@ function loadBundles(opts) {
 // ---------------------------------------------------------------------------------------------------------------
 // phase: transaction-bundle ingest
 
-function postBundle(base, agent, bundle) {
+function postBundle(base, agent, bundle, auth = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const req = http.request(
@@ -326,6 +326,7 @@ function postBundle(base, agent, bundle) {
           accept: 'application/fhir+json',
           prefer: 'return=minimal',
           'content-length': bundle.body.length,
+          ...auth,
         },
       },
       (res) => {
@@ -354,7 +355,7 @@ async function ingest(hub, data, concurrency) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const result = { bundles: 0, failedBundles: 0, entries: 0, failedEntries: 0, latencies: [], ids: [], failures: [] };
   const one = async (b) => {
-    const r = await postBundle(hub.base, agent, b);
+    const r = await postBundle(hub.base, agent, b, hub.auth);
     result.latencies.push(r.ms);
     const entries = r.json?.entry;
     const ok = r.status === 200 && r.json?.type === 'transaction-response' && Array.isArray(entries);
@@ -519,7 +520,7 @@ async function oneRun(opts, data, runNo) {
       if (!ids.length) throw new Error('no resources were created by the ingest, nothing to read');
       const list = shuffle(ids);
       const r = await measured(hub, 'read', () =>
-        loadPhase(hub, opts, { requests: readRequests(list), connections: opts.readConnections, headers: { accept: 'application/fhir+json' } }),
+        loadPhase(hub, opts, { requests: readRequests(list), connections: opts.readConnections, headers: { accept: 'application/fhir+json', ...hub.auth } }),
       );
       r.distinctIds = list.length;
       out.read = r;
@@ -530,7 +531,7 @@ async function oneRun(opts, data, runNo) {
         loadPhase(hub, opts, {
           requests: createRequests(),
           connections: opts.createConnections,
-          headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+          headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...hub.auth },
         }),
       );
       out.create = r;
