@@ -64,6 +64,17 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
     done();
   });
+  // A request still running when shutdown begins keeps its keep-alive connection, which server.close() would then
+  // wait for until the keep-alive timeout (72 s): its response closes the connection instead.
+  let closing = false;
+  fastify.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  const close = () => {
+    closing = true;
+    return app.close();
+  };
   app.useGlobalFilters(new OperationOutcomeFilter(log));
   const authorization = mountAuthorization(app);
   let port = config.port;
@@ -78,10 +89,10 @@ export async function startHub(overrides: Partial<HubConfig> = {}, opts: { log?:
     // the issuer is the public URL, known only now when the port was ephemeral
     await authorization.start();
   } catch (e) {
-    await app.close().catch(() => undefined); // stops the embedded database too
+    await close().catch(() => undefined); // stops the embedded database too
     throw e;
   }
   log.info({ port, fhirBase: config.fhirBaseUrl }, 'hub listening');
   flushLogs();
-  return { app, config, log, url: `http://localhost:${port}`, close: () => app.close() };
+  return { app, config, log, url: `http://localhost:${port}`, close };
 }

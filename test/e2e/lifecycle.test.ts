@@ -83,6 +83,8 @@ describe('process lifecycle (npm start)', () => {
     hub.child.kill('SIGTERM');
     const res = await inflight;
     expect(res.status).toBe(200);
+    // its keep-alive connection is closed with it; server.close() waited for it until the keep-alive timeout (72 s)
+    expect(res.headers.get('connection')).toBe('close');
     expect(await hub.exited).toBe(0);
     expect(hub.output()).toContain('embedded PostgreSQL stopped');
     expect(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
