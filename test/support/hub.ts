@@ -16,6 +16,9 @@ export const systemToken = (): string => inject('systemToken');
 /** `Authorization` header with the run's system token, for tests that call fetch or a FHIR client themselves. */
 export const authHeader = (): Record<string, string> => ({ authorization: `Bearer ${systemToken()}` });
 
+const REQUEST_TIMEOUT_MS = 50_000;
+const SLOW_MS = 5_000;
+
 /**
  * Plain HTTP to the hub (JSON in, JSON out), for tests that check status codes and headers exactly. It sends the
  * run's system token unless `headers` has its own `authorization` (an empty one sends none).
@@ -34,8 +37,20 @@ export async function http<T = any>(
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/fhir+json';
   }
-  const res = await fetch(url, init);
-  const text = await res.text();
+  // a request that hangs fails with its URL (CI once saw a test time out with no hint of which request hung),
+  // and a slow one is reported, so a slow query shows up in the CI log before it becomes a timeout
+  const started = performance.now();
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    text = await res.text();
+  } catch (e: any) {
+    if (e?.name === 'TimeoutError') throw new Error(`${method} ${url}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
+    throw e;
+  }
+  const ms = performance.now() - started;
+  if (ms > SLOW_MS) console.warn(`slow request: ${method} ${url} took ${Math.round(ms)} ms (status ${res.status})`);
   let parsed: any;
   try {
     parsed = text ? JSON.parse(text) : undefined;
