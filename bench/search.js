@@ -33,6 +33,7 @@ const HELP = `usage: node bench/search.js [options]
   --hub FILE        default dist/main.js
   --write FILE      markdown report (default bench/SEARCH-RESULTS.md; "-" = do not write)
   --keep            keep the temporary DATA_DIR
+  --reuse DIR       DATA_DIR kept between runs: generated once (clone list saved in DIR/clones.json), then reused
 `;
 
 function options() {
@@ -49,6 +50,7 @@ function options() {
       hub: { type: 'string', default: path.join(ROOT, 'dist/main.js') },
       write: { type: 'string', default: path.join(BENCH_DIR, 'SEARCH-RESULTS.md') },
       keep: { type: 'boolean', default: false },
+      reuse: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -75,6 +77,7 @@ function options() {
     hub,
     write: values.write === '-' ? undefined : path.resolve(values.write),
     keep: values.keep,
+    reuse: values.reuse ? path.resolve(values.reuse) : undefined,
   };
 }
 
@@ -83,7 +86,8 @@ let liveHub;
 
 async function startHub(opts) {
   try {
-    liveHub = await startHub0({ hub: opts.hub, keep: opts.keep, prefix: 'hub-search-', logLevel: 'warn' });
+    liveHub = await startHub0({ hub: opts.hub, keep: opts.keep, dir: opts.reuse, prefix: 'hub-search-', logLevel: 'warn' });
+    authHeader = liveHub.auth ?? {};
   } catch (e) {
     liveHub = e.hub;
     throw e;
@@ -92,10 +96,12 @@ async function startHub(opts) {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+/** the running hub's bearer header (bench/hub-process.js gets a system token) */
+let authHeader = {};
 function request(url, { method = 'GET', body, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.request(url, { method, agent, headers: { accept: 'application/fhir+json', ...headers } }, (res) => {
+    const req = http.request(url, { method, agent, headers: { accept: 'application/fhir+json', ...authHeader, ...headers } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -218,7 +224,7 @@ async function ingest(hub, data, opts) {
       const t0 = performance.now();
       const req = http.request(
         `${hub.base}/fhir`,
-        { method: 'POST', agent: ag, headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal', 'content-length': body.length } },
+        { method: 'POST', agent: ag, headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal', 'content-length': body.length, ...hub.auth } },
         (r) => {
           const chunks = [];
           r.on('data', (c) => chunks.push(c));
@@ -399,7 +405,7 @@ async function measure(hub, q, opts) {
   const base = {
     url: hub.base,
     connections: opts.connections,
-    headers: { accept: 'application/fhir+json' },
+    headers: { accept: 'application/fhir+json', ...hub.auth },
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: q.paths[k++ % q.paths.length] }) }],
     timeout: 30,
   };
@@ -526,7 +532,20 @@ async function main() {
   const hub = await startHub(opts);
   log(`hub pid ${hub.pid} ready in ${hub.startupS.toFixed(1)} s (port ${hub.port}, pg ${hub.pgPort}, ${hub.dir})`);
   try {
-    const ing = await ingest(hub, data, opts);
+    const saved = opts.reuse && path.join(opts.reuse, 'clones.json');
+    let ing;
+    if (saved && fs.existsSync(saved)) {
+      ing = JSON.parse(fs.readFileSync(saved, 'utf8'));
+      const byFile = new Map(data.templates.map((t) => [t.info.file, t.info]));
+      for (const c of ing.clones) c.t = byFile.get(c.file);
+      log(`reusing ${opts.reuse}: ${ing.entries} resources ingested earlier (${ing.perS.toFixed(0)}/s then)`);
+    } else {
+      ing = await ingest(hub, data, opts);
+      if (saved) {
+        const clones = ing.clones.map((c) => ({ file: c.t.file, num: c.num, by: c.by, pid: c.pid }));
+        fs.writeFileSync(saved, JSON.stringify({ ...ing, clones }));
+      }
+    }
     log(`ingest: ${ing.entries} resources in ${ing.wallS.toFixed(1)} s = ${ing.perS.toFixed(0)}/s; failed entries ${ing.failedEntries}, bundles ${ing.failedBundles}`);
     for (const f of ing.failures) log(`  failure: ${f}`);
     if (hub.exited) throw new Error(`hub exited during ingest: ${tail(hub.logFile)}`);

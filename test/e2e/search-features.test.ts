@@ -89,6 +89,151 @@ describe('sorting and paging', () => {
   });
 });
 
+describe('sorting across resources without a value and with several values', () => {
+  // dates chosen so the min (ascending) and max (descending) orders differ: a period spans others
+  const tag = `sortmix-${Date.now()}`;
+  const made: { id: string; lo?: number; hi?: number }[] = [];
+  beforeAll(async () => {
+    const shapes: any[] = [
+      { effectiveDateTime: '2001-05-01' },
+      { effectivePeriod: { start: '1999-01-01', end: '2010-01-01' } },
+      {},
+      { effectiveDateTime: '2005-03-03T10:00:00Z' },
+      {},
+      { effectiveDateTime: '2001-05-01' },
+      { effectivePeriod: { start: '2003-01-01' } },
+      {},
+    ];
+    for (const extra of shapes) {
+      const body = { resourceType: 'Observation', status: 'final', code: { text: 'sort mix' }, meta: { tag: [{ system: 'urn:test', code: tag }] }, ...extra };
+      const r = await http('POST', 'Observation', body);
+      expect(r.status).toBe(201);
+      const v = extra.effectiveDateTime ?? extra.effectivePeriod;
+      const sp = v ? span(v) : undefined;
+      made.push({ id: r.body.id, lo: sp?.[0], hi: sp?.[1] });
+    }
+  });
+  const walk = async (sort: string, count: number) => {
+    const { ids, pages } = await searchAll(`Observation?_tag=urn:test|${tag}&_sort=${sort}`, count);
+    return { ids: ids.map((x) => x.split('/')[1]), pages };
+  };
+  const byRid = (a: { id: string }, b: { id: string }) => made.indexOf(a as any) - made.indexOf(b as any);
+  it('ascending: by the earliest value, then those without a value, in every page size', async () => {
+    const withValue = made.filter((m) => m.lo !== undefined).sort((a, b) => a.lo! - b.lo! || byRid(a, b));
+    const without = made.filter((m) => m.lo === undefined);
+    const expected = [...withValue, ...without].map((m) => m.id);
+    for (const count of [1, 2, 3, 5, 8, 20]) expect((await walk('date', count)).ids, `_count=${count}`).toEqual(expected);
+  });
+  it('descending: by the latest value, then those without a value; previous links come back', async () => {
+    const withValue = made.filter((m) => m.hi !== undefined).sort((a, b) => b.hi! - a.hi! || byRid(a, b));
+    const without = made.filter((m) => m.hi === undefined);
+    const expected = [...withValue, ...without].map((m) => m.id);
+    for (const count of [1, 3, 4, 7]) expect((await walk('-date', count)).ids, `_count=${count}`).toEqual(expected);
+    // forward to the last page (inside the part without values), then back with previous links
+    const pages: string[][] = [];
+    let url: string | undefined = `Observation?_tag=urn:test|${tag}&_sort=-date&_count=3`;
+    while (url) {
+      const r: any = await http('GET', url);
+      pages.push(r.body.entry.map((e: any) => e.resource.id));
+      url = r.body.link.find((l: any) => l.relation === 'next')?.url;
+      if (!url) {
+        let back = r.body.link.find((l: any) => l.relation === 'previous')?.url;
+        for (let i = pages.length - 2; i >= 0; i--) {
+          const p: any = await http('GET', back);
+          expect(p.body.entry.map((e: any) => e.resource.id), `back to page ${i + 1}`).toEqual(pages[i]);
+          back = p.body.link.find((l: any) => l.relation === 'previous')?.url;
+        }
+      }
+    }
+    expect(pages.flat()).toEqual(expected);
+  });
+  it('without _total: a total only when the first page holds every match; _total=accurate always counts', async () => {
+    let r = await http('GET', `Observation?_tag=urn:test|${tag}&_count=20`);
+    expect(r.body.total).toBe(made.length);
+    r = await http('GET', `Observation?_tag=urn:test|${tag}&_count=3`);
+    expect(r.body.total).toBeUndefined();
+    r = await http('GET', `Observation?_tag=urn:test|${tag}&_count=3&_total=accurate`);
+    expect(r.body.total).toBe(made.length);
+    r = await http('GET', `Observation?_tag=urn:test|${tag}&_count=3&_total=estimate`);
+    expect(r.body.total).toBe(made.length);
+  });
+});
+
+describe('_filter', () => {
+  const f = (type: string, expr: string) => `${type}?_filter=${encodeURIComponent(expr)}`;
+  it('comparisons joined with and / or / not, expectations from the loaded JSON', async () => {
+    const pts = data.byType('Patient');
+    const p0 = pts[0];
+    const family = p0.name[0].family;
+    await expectIds(f('Patient', `family eq "${family}"`), pts.filter((x) => x.name.some((n: any) => n.family === family)));
+    const born = (x: any) => new Date(x.birthDate).getTime();
+    const cut = new Date('1960-01-01').getTime();
+    await expectIds(f('Patient', 'gender eq female or birthdate lt 1960-01-01'), pts.filter((x) => x.gender === 'female' || born(x) < cut));
+    await expectIds(f('Patient', 'not (gender eq female) and birthdate ge 1960-01-01'), pts.filter((x) => x.gender !== 'female' && born(x) >= cut));
+    await expectIds(f('Patient', `gender ne male`), pts.filter((x) => x.gender !== 'male'));
+    const obs = data.byType('Observation');
+    const code = codings(obs[0].code)[0];
+    const when = (o: any) => span(o.effectiveDateTime ?? o.effectivePeriod)?.[1] ?? -Infinity;
+    const y2010 = new Date('2010-01-01').getTime();
+    await expectIds(
+      f('Observation', `code eq ${code.system}|${code.code} and (date ge 2010-01-01 or subject re ${obs[0].subject.reference})`),
+      obs.filter((o) => codings(o.code).some((c: any) => c.system === code.system && c.code === code.code) && (when(o) >= y2010 || o.subject?.reference === obs[0].subject.reference)),
+    );
+    const fam3 = family.slice(0, 3);
+    await expectIds(f('Patient', `family sw "${fam3}" and name co "${family.slice(1, 4)}"`), pts.filter((x) => x.name.some((n: any) => fold(n.family).startsWith(fold(fam3))) && x.name.some((n: any) => [n.family, ...(n.given ?? []), ...(n.prefix ?? []), ...(n.suffix ?? [])].some((w: string) => fold(w).includes(fold(family.slice(1, 4)))))));
+  });
+  it('malformed filters: 400 when strict, reported and ignored otherwise', async () => {
+    for (const bad of ['family xx "a"', 'family eq', '(gender eq male', 'gender eq male )', 'nope eq 1', 'birthdate co "x"', 'family eq "unterminated']) {
+      const r = await get(f('Patient', bad), { prefer: 'handling=strict' });
+      expect(r.status, bad).toBe(400);
+      expect(r.body.resourceType).toBe('OperationOutcome');
+      const lenient = await get(f('Patient', bad));
+      expect(lenient.status, bad).toBe(200);
+      expect(lenient.body.entry.some((e: any) => e.search?.mode === 'outcome'), bad).toBe(true);
+    }
+  });
+});
+
+describe('Location near', () => {
+  const tag = `near-${Date.now()}`;
+  // Ann Arbor, Detroit (~58 km east), Chicago (~370 km), Sydney, and one without a position
+  const places: [string, number, number][] = [['annarbor', 42.2808, -83.743], ['detroit', 42.3314, -83.0458], ['chicago', 41.8781, -87.6298], ['sydney', -33.8688, 151.2093]];
+  const ids = new Map<string, string>();
+  const km = (a: [number, number], b: [number, number]) => {
+    const r = (d: number) => (d * Math.PI) / 180;
+    const h = Math.sin(r(b[0] - a[0]) / 2) ** 2 + Math.cos(r(a[0])) * Math.cos(r(b[0])) * Math.sin(r(b[1] - a[1]) / 2) ** 2;
+    return 12742 * Math.asin(Math.sqrt(h));
+  };
+  beforeAll(async () => {
+    for (const [name, latitude, longitude] of [...places, ['nowhere', NaN, NaN] as [string, number, number]]) {
+      const body: any = { resourceType: 'Location', name, meta: { tag: [{ system: 'urn:test', code: tag }] } };
+      if (!Number.isNaN(latitude)) body.position = { latitude, longitude };
+      const r = await http('POST', 'Location', body);
+      expect(r.status).toBe(201);
+      ids.set(name, r.body.id);
+    }
+  });
+  const near = async (v: string, strict = false) => {
+    const r = await http('GET', `Location?_tag=urn:test|${tag}&near=${encodeURIComponent(v)}`, undefined, strict ? { prefer: 'handling=strict' } : {});
+    return { status: r.status, names: (r.body.entry ?? []).filter((e: any) => e.search?.mode === 'match').map((e: any) => e.resource.name).sort() };
+  };
+  it('finds the places within the distance, by great-circle distance', async () => {
+    const from: [number, number] = [42.2808, -83.743];
+    for (const [d, unit] of [[10, 'km'], [60, 'km'], [400, 'km'], [300, '[mi_i]'], [20000, 'km'], [5000, 'm']] as [number, string][]) {
+      const limit = unit === '[mi_i]' ? d * 1.609344 : unit === 'm' ? d / 1000 : d;
+      const expected = places.filter(([, la, lo]) => km(from, [la, lo]) <= limit).map(([n]) => n).sort();
+      expect((await near(`${from[0]}|${from[1]}|${d}|${unit}`)).names, `${d} ${unit}`).toEqual(expected);
+    }
+    // default unit km; default distance 50 km; OR of two points
+    expect((await near('42.3314|-83.0458|1')).names).toEqual(['detroit']);
+    expect((await near('41.8781|-87.6298')).names).toEqual(['chicago']);
+    expect((await near('41.8781|-87.6298|1,-33.8688|151.2093|1')).names).toEqual(['chicago', 'sydney']);
+  });
+  it('malformed near values are a 400 when strict', async () => {
+    for (const bad of ['abc', '42.1', '91|0|1', '42|-83|1|parsecs', '42|-83|-5']) expect((await near(bad, true)).status, bad).toBe(400);
+  });
+});
+
 describe('result parameters', () => {
   it('_total, _summary, _elements, _count=0', async () => {
     const n = data.byType('Observation').length;

@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Queryable } from '../../modules/database/db.js';
 import { FhirError, issue, outcome } from '../operation-outcome.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { SearchParamRegistry } from './params/search-param-registry.js';
-import type { SearchEngine, SearchRequest } from './search-engine.js';
+import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
+import { consentCondition } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
 import { FilterCompiler } from './query/filter-compiler.js';
 import { includeStatement, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions } from './query/page-statement.js';
 import { project } from './query/projection.js';
 import { parseSearchParams, type ParsedSearch } from './query/search-request-parser.js';
-import { SqlParams, type Scope } from './query/sql-params.js';
+import { andJoin, orJoin, SqlParams, typeIn, type Scope } from './query/sql-params.js';
 import { Terminology } from './query/terminology.js';
 
 /**
@@ -28,14 +29,17 @@ export class PgSearchEngine implements SearchEngine {
     const where = await this.whereClause(q, sql, scope, request, parsed);
     const summaryCount = parsed.summary === 'count';
     const count = summaryCount ? 0 : parsed.count;
-    const total = parsed.total ?? (summaryCount || !parsed.cursor ? 'accurate' : 'none');
+    // Without _total, a total is given only when it is free: a first page that holds every match. Counting a large
+    // match set costs more than the page itself (and doubles the planning work), so it is asked for explicitly.
+    const total = parsed.total ?? (summaryCount ? 'accurate' : 'none');
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
     const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total });
-    const res = await q.query(text, sql.values);
+    const res = await q.query(prepared(text, sql.values));
     let rows = res.rows.filter((row: any) => row.rid !== null);
-    const totalValue = res.rows[0]?.total;
+    let totalValue = res.rows[0]?.total;
     const more = rows.length > count;
     if (more) rows = rows.slice(0, count);
+    if (parsed.total === undefined && !summaryCount && !parsed.cursor && !more) totalValue = rows.length;
     const reverse = parsed.cursor?.dir === 'prev';
     if (reverse) rows.reverse();
 
@@ -45,7 +49,7 @@ export class PgSearchEngine implements SearchEngine {
       meta: { lastUpdated: new Date().toISOString() },
       type: 'searchset',
     };
-    if (totalValue !== null && totalValue !== undefined && total !== 'none') bundle.total = Number(totalValue);
+    if (totalValue !== null && totalValue !== undefined && (total !== 'none' || parsed.total === undefined)) bundle.total = Number(totalValue);
     bundle.link = this.links(request, parsed, sort.length, rows, more, reverse);
     const entries: any[] = rows.map((row: any) => this.entry(request, project(row.content, parsed.summary, parsed.elements), 'match'));
     if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, request, parsed, rows)));
@@ -54,16 +58,33 @@ export class PgSearchEngine implements SearchEngine {
     return bundle;
   }
 
-  async matchIds(q: Queryable, resourceType: string, criteria: string, limit: number): Promise<string[]> {
+  async matchIds(q: Queryable, resourceType: string, criteria: string, limit: number, restriction?: AccessRestriction): Promise<string[]> {
     if (!this.registry.isResourceType(resourceType)) throw FhirError.badRequest(`Unknown resource type '${resourceType}'`);
     const params = parseCriteria(criteria);
     const parsed = parseSearchParams(params, this.registry, true);
     if (!parsed.filters.length) throw FhirError.badRequest(`Conditional criteria '${criteria}' have no search parameters`);
     const sql = new SqlParams();
     const scope: Scope = { alias: 'r0', types: [resourceType] };
-    const where = await this.whereClause(q, sql, scope, { params, strict: true, resourceType } as SearchRequest, parsed);
-    const res = await q.query(`SELECT r0.id FROM resource r0 WHERE ${where.join(' AND ')} ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, limit), 'int')}`, sql.values);
+    const where = await this.whereClause(q, sql, scope, { params, strict: true, resourceType, restriction } as SearchRequest, parsed);
+    const res = await q.query(prepared(`SELECT r0.id FROM resource r0 WHERE ${where.join(' AND ')} ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, limit), 'int')}`, sql.values));
     return res.rows.map((r: any) => r.id);
+  }
+
+  async scanRids(q: Queryable, resourceType: string, opts: { filters?: string[]; afterRid: string; limit: number; restriction?: AccessRestriction }): Promise<string[]> {
+    if (!this.registry.isResourceType(resourceType)) throw FhirError.badRequest(`Unknown resource type '${resourceType}'`);
+    const sql = new SqlParams();
+    const scope: Scope = { alias: 'r0', types: [resourceType] };
+    const alternatives: string[] = [];
+    for (const criteria of opts.filters?.length ? opts.filters : ['']) {
+      const params = parseCriteria(criteria);
+      const parsed = parseSearchParams(params, this.registry, true);
+      const where = await this.whereClause(q, sql, scope, { params, strict: true, resourceType, restriction: opts.restriction } as SearchRequest, parsed);
+      alternatives.push(andJoin(where));
+    }
+    const text = `SELECT r0.rid::text AS rid FROM resource r0 WHERE r0.rid > ${sql.p(opts.afterRid, 'bigint')} AND ${orJoin(alternatives)}
+                  ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, opts.limit), 'int')}`;
+    const res = await q.query(prepared(text, sql.values));
+    return res.rows.map((r: any) => r.rid);
   }
 
   private scopeTypes(request: SearchRequest, parsed: ParsedSearch): string[] {
@@ -90,9 +111,11 @@ export class PgSearchEngine implements SearchEngine {
     const where: string[] = [];
     const r = scope.alias;
     const all = scope.types.length === this.registry.allResourceTypes().length;
-    if (!all) where.push(scope.types.length === 1 ? `${r}.resource_type = ${sql.p(scope.types[0])}` : `${r}.resource_type = ANY(${sql.p(scope.types, 'text[]')})`);
+    if (!all) where.push(typeIn(`${r}.resource_type`, scope.types));
     where.push(`NOT ${r}.deleted`);
     if (request.compartment) where.push(compiler.compartment(scope, request.compartment.type, request.compartment.id));
+    if (request.restriction?.patients) where.push(compiler.inCompartments(scope, 'Patient', request.restriction.patients, true));
+    if (request.restriction?.consent) where.push(consentCondition(sql, this.registry, scope, request.restriction.consent));
     for (const [name, value] of parsed.filters) {
       const mark = sql.mark();
       try {
@@ -110,9 +133,20 @@ export class PgSearchEngine implements SearchEngine {
   private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[]): Promise<any[]> {
     const sql = new SqlParams();
     const pageTypes = [...new Set(rows.map((r: any) => r.content.resourceType as string))];
-    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => r.rid));
+    const patients = request.restriction?.patients;
+    const consent = request.restriction?.consent;
+    const restrict = patients || consent
+      ? (alias: string) => {
+          const all = { alias, types: this.registry.allResourceTypes() };
+          const conds: string[] = [];
+          if (patients) conds.push(new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl, terminology: new Terminology() }).inCompartments(all, 'Patient', patients, true));
+          if (consent) conds.push(consentCondition(sql, this.registry, all, consent));
+          return conds.join(' AND ');
+        }
+      : undefined;
+    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => r.rid), restrict);
     if (!text) return [];
-    const res = await q.query(text, sql.values);
+    const res = await q.query(prepared(text, sql.values));
     const found = res.rows.slice(0, MAX_INCLUDED);
     if (res.rows.length > MAX_INCLUDED) parsed.issues.push(issue('warning', 'too-costly', `More than ${MAX_INCLUDED} included resources; the rest were left out`));
     return found.map((row: any) => this.entry(request, project(row.content, parsed.summary === 'count' ? undefined : parsed.summary, undefined), 'include'));
@@ -142,6 +176,16 @@ export class PgSearchEngine implements SearchEngine {
 function searchBase(request: SearchRequest): string {
   if (request.compartment) return `${request.baseUrl}/${request.compartment.type}/${request.compartment.id}/${request.resourceType ?? '*'}`;
   return request.resourceType ? `${request.baseUrl}/${request.resourceType}` : request.baseUrl;
+}
+
+/**
+ * A named (prepared) statement: each connection plans a query shape once and PostgreSQL may then reuse a generic
+ * plan — planning the compiled search SQL costs more than running it for selective searches. Names are hashes
+ * of the text, so the same shape with other values shares the statement; very long texts are left unnamed.
+ */
+function prepared(text: string, values: unknown[]): { name?: string; text: string; values: unknown[] } {
+  if (text.length > 16_000) return { text, values };
+  return { name: `fs_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
 }
 
 /** `identifier=http://x|1&active=true` (URL-encoded as in If-None-Exist) → ordered pairs. */

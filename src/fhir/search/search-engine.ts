@@ -1,6 +1,7 @@
 import type { Queryable } from '../../modules/database/db.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { Principal } from '../pipeline/principal.js';
+import type { ConsentFacts } from './query/consent-condition.js';
 
 /** A search as the engine receives it from any door. */
 export interface SearchRequest {
@@ -14,6 +15,22 @@ export interface SearchRequest {
   principal: Principal;
   /** absolute FHIR base URL, for fullUrl and paging links */
   baseUrl: string;
+  /** what the caller may see at all (scopes, consent); compiled into every statement of the search */
+  restriction?: AccessRestriction;
+}
+
+/**
+ * Limits on what an interaction may see, decided by the pipeline's authorize and consent stages and compiled into
+ * the search SQL (page, total, `_include`/`_revinclude`, conditional matches), never applied to a fetched page.
+ */
+export interface AccessRestriction {
+  /**
+   * Only resources in the Patient compartment of one of these patient ids — plus resources of types that are not in
+   * the Patient compartment at all (Organization, Medication, ...), which the scopes govern by type alone.
+   */
+  patients?: string[];
+  /** The requester as the consent decision needs it (src/consent): compiled by query/consent-condition.ts. */
+  consent?: ConsentFacts;
 }
 
 /**
@@ -26,9 +43,16 @@ export interface SearchEngine {
   /**
    * Ids of the current resources of `resourceType` matching `criteria` (a query string such as
    * `identifier=http://x|1&active=true`), at most `limit`. Used by conditional create/update/delete/patch and
-   * conditional references in bundles. Throws FhirError(400) for criteria it cannot evaluate.
+   * conditional references in bundles. Throws FhirError(400) for criteria it cannot evaluate. `_id=X` with a
+   * restriction answers whether the caller may see resource X.
    */
-  matchIds(q: Queryable, resourceType: string, criteria: string, limit: number): Promise<string[]>;
+  matchIds(q: Queryable, resourceType: string, criteria: string, limit: number, restriction?: AccessRestriction): Promise<string[]>;
+  /**
+   * Internal rids (ascending, after `afterRid`) of the current resources of `resourceType` that match any of
+   * `filters` (query strings; none = every resource of the type) and the restriction, at most `limit`: a keyset walk
+   * for bulk export's `_typeFilter` and patient cohorts. Throws FhirError(400) for filters it cannot evaluate.
+   */
+  scanRids(q: Queryable, resourceType: string, opts: { filters?: string[]; afterRid: string; limit: number; restriction?: AccessRestriction }): Promise<string[]>;
 }
 
 export const SEARCH_ENGINE = Symbol('SEARCH_ENGINE');

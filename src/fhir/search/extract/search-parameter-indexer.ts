@@ -6,6 +6,8 @@ import { foldText } from '../values/text-fold.js';
 import { canonicalQuantity, UCUM } from '../values/ucum.js';
 import { parseReference } from '../values/reference.js';
 import { collectContent, collectNarrative } from './content-text.js';
+import { NEAR_LATITUDE_PID, NEAR_LONGITUDE_PID, positionOf } from '../values/position.js';
+import { indexedView } from './managed-records.js';
 
 /**
  * Turns a resource into its search index rows: every applicable SearchParameter's expression (compiled once) is
@@ -14,13 +16,19 @@ import { collectContent, collectNarrative } from './content-text.js';
 export class SearchParameterIndexer {
   constructor(private readonly registry: SearchParamRegistry) {}
 
-  extract(resource: any): IndexRows {
+  extract(stored: any): IndexRows {
+    const resource = indexedView(stored);
     const rows = new IndexRows();
     for (const def of this.registry.indexed(resource.resourceType)) {
       const typed = def.evaluate!(resource, resource);
       if (!typed.length) continue;
       if (def.type === 'composite') this.composite(rows, def, typed, resource);
       else for (const tv of typed) addValues(rows, def, tv);
+    }
+    const position = resource.resourceType === 'Location' ? positionOf(resource) : undefined;
+    if (position) {
+      rows.addNumber(NEAR_LATITUDE_PID, String(position[0]), String(position[0]));
+      rows.addNumber(NEAR_LONGITUDE_PID, String(position[1]), String(position[1]));
     }
     rows.content = collectContent(resource);
     rows.narrative = collectNarrative(resource);

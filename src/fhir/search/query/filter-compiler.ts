@@ -2,8 +2,9 @@ import { R4Definitions } from '../../definitions/r4-definitions.js';
 import { FhirError } from '../../operation-outcome.js';
 import type { SearchParamDef, SearchParamRegistry } from '../params/search-param-registry.js';
 import { leafCondition, pidIn, type ConditionContext } from './conditions/leaf-conditions.js';
+import { leafAsParameter, parseFilter, type FilterNode } from './filter-expression.js';
 import { orValues } from './search-values.js';
-import { orJoin, type Scope } from './sql-params.js';
+import { orJoin, typeIn, type Scope } from './sql-params.js';
 
 const MAX_CHAIN_DEPTH = 4;
 const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
@@ -24,6 +25,7 @@ export class FilterCompiler {
     if (name.startsWith('_has:')) return this.has(scope, name, raw, depth);
     if (name === '_list') return this.list(scope, raw);
     if (name === '_text' || name === '_content') return this.fullText(scope, name, raw);
+    if (name === '_filter') return this.filterExpression(scope, parseFilter(raw), depth);
     const dot = name.indexOf('.');
     const head = dot >= 0 ? name.slice(0, dot) : name;
     const colon = head.indexOf(':');
@@ -32,6 +34,28 @@ export class FilterCompiler {
     const defs = this.defsFor(scope.types, code, name);
     if (dot >= 0) return this.chain(scope, defs, modifier, name.slice(dot + 1), name, raw, depth);
     return leafCondition(this.ctx, scope, defs, modifier, raw, name);
+  }
+
+  /** A parsed `_filter` expression: its comparisons compile as ordinary parameters, joined with AND/OR/NOT. */
+  private filterExpression(scope: Scope, node: FilterNode, depth: number): string {
+    switch (node.kind) {
+      case 'and':
+        return `(${node.items.map((n) => this.filterExpression(scope, n, depth)).join(' AND ')})`;
+      case 'or':
+        return orJoin(node.items.map((n) => this.filterExpression(scope, n, depth)));
+      case 'not':
+        return `NOT ${this.filterExpression(scope, node.item, depth)}`;
+      case 'leaf': {
+        const segments = node.path.split('.');
+        const last = segments[segments.length - 1].split(':')[0];
+        const types = segments.length === 1 ? scope.types : this.registry.allResourceTypes();
+        const def = types.map((t) => this.registry.get(t, last)).find((d) => d !== undefined);
+        if (!def) throw FhirError.badRequest(`Invalid _filter: unknown search parameter '${last}'`, 'not-supported');
+        const [name, value, negate] = leafAsParameter(node.path, node.op, node.value, def.type);
+        const cond = this.compile(scope, name, value, depth);
+        return negate ? `NOT ${cond}` : cond;
+      }
+    }
   }
 
   /** The parameter `code` on every scope type that has it; an error when none has it. */
@@ -60,7 +84,7 @@ export class FilterCompiler {
     const c = sql.alias('c');
     const r2 = sql.alias('r');
     const inner = this.compile({ alias: r2, types: targets }, rest, raw, depth + 1);
-    const typeCond = targets.length === 1 ? `${c}.rtype = ${sql.p(targets[0])}` : `${c}.rtype = ANY(${sql.p(targets, 'text[]')})`;
+    const typeCond = typeIn(`${c}.rtype`, targets);
     return `EXISTS (SELECT 1 FROM sp_reference ${c} JOIN resource ${r2} ON ${r2}.resource_type = ${c}.rtype AND ${r2}.id = ${c}.tid
             WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, defs.map((d) => d.pid))} AND ${typeCond} AND NOT ${r2}.deleted AND ${inner})`;
   }
@@ -77,9 +101,9 @@ export class FilterCompiler {
     const h = sql.alias('h');
     const r2 = sql.alias('r');
     const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
-    const typeCond = scope.types.length === 1 ? `${h}.rtype = ${sql.p(scope.types[0])}` : `${h}.rtype = ${scope.alias}.resource_type`;
+    const typeCond = scope.types.length === 1 ? typeIn(`${h}.rtype`, scope.types) : `${h}.rtype = ${scope.alias}.resource_type`;
     return `EXISTS (SELECT 1 FROM sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid
-            WHERE ${h}.pid = ${sql.p(ref.pid)} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner})`;
+            WHERE ${pidIn(sql, h, [ref.pid])} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner})`;
   }
 
   /** `_list=id`: members of that List (List.entry.item). */
@@ -90,7 +114,7 @@ export class FilterCompiler {
     const item = this.registry.get('List', 'item')!;
     const l = sql.alias('l');
     const li = sql.alias('li');
-    return `EXISTS (SELECT 1 FROM resource ${l} JOIN sp_reference ${li} ON ${li}.rid = ${l}.rid AND ${li}.pid = ${sql.p(item.pid)}
+    return `EXISTS (SELECT 1 FROM resource ${l} JOIN sp_reference ${li} ON ${li}.rid = ${l}.rid AND ${pidIn(sql, li, [item.pid])}
             WHERE ${l}.resource_type = 'List' AND ${l}.id = ANY(${sql.p(ids, 'text[]')}) AND NOT ${l}.deleted
               AND ${li}.rtype = ${scope.alias}.resource_type AND ${li}.tid = ${scope.alias}.id)`;
   }
@@ -106,28 +130,57 @@ export class FilterCompiler {
 
   /** Membership in a compartment, e.g. Patient/123 for Observation: one of the compartment's parameters points at it. */
   compartment(scope: Scope, compartmentType: string, id: string): string {
+    return this.inCompartments(scope, compartmentType, [id], false);
+  }
+
+  /**
+   * Membership in the compartment of any of `ids` (e.g. the patients of a `patient/` scope). With `othersPass`,
+   * resources of types that are not in that kind of compartment at all (Organization, Medication, ...) pass too —
+   * the rule for access restrictions, where such shared data is governed by the scope's types alone.
+   */
+  inCompartments(scope: Scope, compartmentType: string, ids: string[], othersPass: boolean): string {
     const { sql } = this.ctx;
     const def = R4Definitions.get().compartments.get(compartmentType);
     if (!def) throw FhirError.badRequest(`${compartmentType} is not a compartment type`);
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw FhirError.badRequest(`Invalid compartment id '${id}'`);
-    const pids: number[] = [];
-    let self = false;
+    for (const id of ids) if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw FhirError.badRequest(`Invalid compartment id '${id}'`);
+    const r = scope.alias;
+    // types grouped by the set of their compartment parameters, so a parameter only counts for the types it is listed for
+    const byPids = new Map<string, { pids: number[]; types: string[] }>();
+    const selfTypes: string[] = [];
+    const outside: string[] = [];
     for (const t of scope.types) {
-      for (const code of def.resources.get(t) ?? []) {
-        if (code === '{def}') self = true;
+      const codes = def.resources.get(t);
+      if (!codes) {
+        outside.push(t);
+        continue;
+      }
+      const pids: number[] = [];
+      // an access restriction to a patient covers that Patient resource itself (R4 lists only `link` for it)
+      if (othersPass && t === compartmentType && !codes.includes('{def}')) selfTypes.push(t);
+      for (const code of codes) {
+        if (code === '{def}') selfTypes.push(t);
         else {
           const d = this.registry.get(t, code);
           if (d?.type === 'reference') pids.push(d.pid);
         }
       }
+      if (!pids.length) continue;
+      pids.sort((a, b) => a - b);
+      const key = pids.join(',');
+      if (!byPids.has(key)) byPids.set(key, { pids, types: [] });
+      byPids.get(key)!.types.push(t);
     }
+    const one = scope.types.length === 1;
+    const typeIs = (types: string[]) => (one ? '' : `${typeIn(`${r}.resource_type`, types)} AND `);
+    const idIn = (col: string) => (ids.length === 1 ? `${col} = ${sql.p(ids[0])}` : `${col} = ANY(${sql.p(ids, 'text[]')})`);
     const parts: string[] = [];
-    if (pids.length) {
+    if (othersPass && outside.length) parts.push(one ? 'true' : typeIn(`${r}.resource_type`, outside));
+    for (const { pids, types } of byPids.values()) {
       const c = sql.alias('k');
-      parts.push(`EXISTS (SELECT 1 FROM sp_reference ${c} WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, pids)}
-                  AND ${c}.tid = ${sql.p(id)} AND ${c}.rtype = ${sql.p(compartmentType)})`);
+      parts.push(`(${typeIs(types)}EXISTS (SELECT 1 FROM sp_reference ${c} WHERE ${c}.rid = ${r}.rid AND ${pidIn(sql, c, pids)}
+                  AND ${idIn(`${c}.tid`)} AND ${c}.rtype = ${sql.p(compartmentType)}))`);
     }
-    if (self) parts.push(`(${scope.alias}.resource_type = ${sql.p(compartmentType)} AND ${scope.alias}.id = ${sql.p(id)})`);
+    if (selfTypes.length) parts.push(`(${typeIn(`${r}.resource_type`, [compartmentType])} AND ${idIn(`${r}.id`)})`);
     return orJoin(parts);
   }
 

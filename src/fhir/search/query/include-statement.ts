@@ -16,7 +16,15 @@ interface IncludeArrays {
  * `sp_reference` starting at the page's rows. Depth 0 → 1 applies every include; deeper levels only `:iterate` ones.
  * Returns undefined when there is nothing to include.
  */
-export function includeStatement(sql: SqlParams, registry: SearchParamRegistry, specs: IncludeSpec[], pageTypes: string[], pageRids: string[]): string | undefined {
+export function includeStatement(
+  sql: SqlParams,
+  registry: SearchParamRegistry,
+  specs: IncludeSpec[],
+  pageTypes: string[],
+  pageRids: string[],
+  /** the caller's access restriction as a condition on a `resource` alias (included resources must pass it too) */
+  restrict?: (alias: string) => string,
+): string | undefined {
   if (!specs.length || !pageRids.length) return undefined;
   const fwd: IncludeArrays = { pid: [], target: [], iterate: [] };
   const rev: IncludeArrays = { pid: [], target: [], iterate: [] };
@@ -56,7 +64,7 @@ export function includeStatement(sql: SqlParams, registry: SearchParamRegistry, 
       UNION
       SELECT n.rid, n.resource_type, n.id, inc.depth + 1 FROM inc CROSS JOIN LATERAL (${parts.join('\n UNION ALL ')}) n
       WHERE inc.depth < ${sql.p(depth, 'int')}),
-    found AS (SELECT DISTINCT rid FROM inc WHERE depth > 0 AND NOT (rid = ANY(${page})) LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
+    found AS (SELECT DISTINCT inc.rid FROM inc ${restrict ? 'JOIN resource ri ON ri.rid = inc.rid ' : ''}WHERE depth > 0 AND NOT (inc.rid = ANY(${page}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
     SELECT f.rid::text AS rid, v.content FROM found f
     JOIN resource r ON r.rid = f.rid JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
     ORDER BY f.rid`;

@@ -94,8 +94,10 @@ export function parseSearchParams(params: QueryParams, registry: SearchParamRegi
           if (value !== 'false' && value !== 'container') throw FhirError.badRequest(`${name}=${value} is not supported (contained resources are not searched separately)`, 'not-supported');
           break;
         case '_query':
+          throw FhirError.badRequest(`${name} is not supported (no named queries are defined)`, 'not-supported');
         case '_filter':
-          throw FhirError.badRequest(`${name} is not supported`, 'not-supported');
+          out.filters.push([name, value]);
+          continue; // compiled with the other filters (FilterCompiler), added to `used` once it compiles
         default:
           if (name.startsWith('_include') || name.startsWith('_revinclude')) {
             out.includes.push(parseInclude(name, value, registry));

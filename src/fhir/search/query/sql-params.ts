@@ -43,3 +43,14 @@ export function andJoin(parts: string[]): string {
   if (!parts.length) return 'true';
   return parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`;
 }
+
+/**
+ * `col = 'Observation'` / `col IN (...)` with the resource types written into the text. Types come from the
+ * registry (never from the request as such), and literal types let a cached generic plan use the column statistics
+ * of each type, which a parameter would hide.
+ */
+export function typeIn(col: string, types: string[]): string {
+  for (const t of types) if (!/^[A-Z][A-Za-z]{0,63}$/.test(t)) throw new Error(`not a resource type: ${t}`);
+  const unique = [...new Set(types)];
+  return unique.length === 1 ? `${col} = '${unique[0]}'` : `${col} IN (${unique.map((t) => `'${t}'`).join(', ')})`;
+}

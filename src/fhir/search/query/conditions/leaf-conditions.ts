@@ -7,6 +7,7 @@ import { likeEscape, orJoin, type Scope, type SqlParams } from '../sql-params.js
 import { compositeCondition } from './composite-condition.js';
 import { dateCondition, numberCondition, quantityCondition } from './range-conditions.js';
 import { referenceCondition } from './reference-condition.js';
+import { nearCondition } from './near-condition.js';
 import type { Terminology } from '../terminology.js';
 
 /** What a condition may need besides the SQL under construction. */
@@ -49,6 +50,10 @@ export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchP
   const def = defs[0];
   const { sql } = ctx;
   if (def.column) return columnCondition(ctx, scope, def, modifier, raw, name);
+  if (def.type === 'special' && def.code === 'near' && def.resourceType === 'Location') {
+    if (modifier) throw FhirError.badRequest(`Modifier :${modifier} is not supported for ${name}`);
+    return nearCondition(sql, scope, raw, name);
+  }
   const table = TABLE_OF[def.type];
   if (!table) throw FhirError.badRequest(`Parameter ${name} cannot be searched`);
   if (modifier === 'missing') {
@@ -65,9 +70,12 @@ export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchP
   return `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.rid = ${scope.alias}.rid AND ${pidIn(sql, x, pids)} AND ${orJoin(conds)})`;
 }
 
-export function pidIn(sql: SqlParams, x: string, pids: number[]): string {
+export function pidIn(_sql: SqlParams, x: string, pids: number[]): string {
+  // parameter ids are our own integers (hashes of type and code): written as literals, so the planner sees which
+  // parameter it is estimating for, also in a cached generic plan
   const unique = [...new Set(pids)];
-  return unique.length === 1 ? `${x}.pid = ${sql.p(unique[0])}` : `${x}.pid = ANY(${sql.p(unique, 'int4[]')})`;
+  for (const p of unique) if (!Number.isInteger(p)) throw new Error(`not a parameter id: ${p}`);
+  return unique.length === 1 ? `${x}.pid = ${unique[0]}` : `${x}.pid IN (${unique.join(', ')})`;
 }
 
 function checkModifier(type: SearchParamType, modifier: string | undefined, name: string): void {
@@ -107,7 +115,22 @@ export function stringCondition(sql: SqlParams, norm: string, exact: string, mod
   if (modifier === 'exact') return `(${norm} = ${sql.p(foldText(v))} AND ${exact} = ${sql.p(v)})`;
   const folded = likeEscape(foldText(v));
   if (modifier === 'contains') return `${norm} LIKE ${sql.p(`%${folded}%`)}`;
-  return `${norm} LIKE ${sql.p(`${folded}%`)}`;
+  // the prefix as a range too: a generic plan (named statements, after five runs) cannot turn `LIKE $1` into an
+  // index range, and would read every value of the parameter instead
+  const prefix = foldText(v);
+  const upper = prefixUpperBound(prefix);
+  const like = `${norm} LIKE ${sql.p(`${folded}%`)}`;
+  return upper === undefined ? like : `(${norm} >= ${sql.p(prefix)} AND ${norm} < ${sql.p(upper)} AND ${like})`;
+}
+
+/** The least string above every string that starts with `prefix` in code point order (COLLATE "C"). */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const cps = [...prefix];
+  while (cps.length) {
+    const last = cps.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return cps.join('') + String.fromCodePoint(last + 1 === 0xd800 ? 0xe000 : last + 1);
+  }
+  return undefined;
 }
 
 function tokenCondition(ctx: ConditionContext, x: string, modifier: string | undefined, v: string, name: string): string {
