@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -22,6 +21,7 @@ import { exportStatusPath } from './export-operation.js';
 import type { ExportCheckpoint } from './export-job.js';
 import type { ExportRequest } from './export-request.js';
 import { importManifest, importProgress } from './import-manifest.js';
+import { removeJobFiles } from './job-files.js';
 
 /**
  * The one place where this door learns who is asking: the REST door's authenticator, given the same request facts
@@ -150,7 +150,8 @@ export class BulkDataController {
   private async cancel(req: FastifyRequest, kind: BulkJobKind, id: string, reply: FastifyReply): Promise<void> {
     const job = await this.owned(req, kind, id);
     await this.jobs.delete(job.id);
-    await rm(path.join(this.config.dir, job.id), { recursive: true, force: true });
+    // the job is cancelled once its row is gone; files it is still writing go when its runner notices
+    await removeJobFiles(this.config.dir, job.id);
     if (job.kind === 'export') {
       const r = job.request as ExportRequest;
       await this.audit.record({ action: 'export-cancelled', jobId: job.id, principal: job.principal, level: r.level, types: r.types, patients: r.patients ?? 'all', resources: job.processed });

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { BeforeApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Tx } from '../database/db.js';
 import type { BulkConfig } from './bulk-config.js';
+import { removeJobFiles } from './job-files.js';
 import type { BulkJob, BulkJobStore } from './bulk-job-store.js';
 import type { ExportJobExecutor, RunOutcome } from './export-job.js';
 
@@ -83,7 +82,7 @@ export class BulkJobRunner implements OnModuleInit, BeforeApplicationShutdown {
       } else {
         // cancelled (the row is gone) or taken over by another process after our lease ran out
         const still = await this.jobs.get(job.id, job.kind);
-        if (!still) await rm(path.join(this.config.dir, job.id), { recursive: true, force: true });
+        if (!still) await removeJobFiles(this.config.dir, job.id);
       }
     } catch (err) {
       if (this.stopping) {
@@ -92,7 +91,7 @@ export class BulkJobRunner implements OnModuleInit, BeforeApplicationShutdown {
       }
       // cancelled while a file was being written (its folder deleted under it): not a failure
       if (!(await this.jobs.get(job.id, job.kind).catch(() => job))) {
-        await rm(path.join(this.config.dir, job.id), { recursive: true, force: true });
+        await removeJobFiles(this.config.dir, job.id);
         return;
       }
       this.log.error({ err, job: job.id }, 'bulk job failed');
@@ -107,7 +106,7 @@ export class BulkJobRunner implements OnModuleInit, BeforeApplicationShutdown {
   private async sweep(): Promise<void> {
     this.lastSweep = Date.now();
     for (const id of await this.jobs.expired()) {
-      await rm(path.join(this.config.dir, id), { recursive: true, force: true });
+      await removeJobFiles(this.config.dir, id);
       await this.jobs.delete(id);
     }
   }
