@@ -114,7 +114,9 @@ export class MpiRepository {
     }
     await tx.query({
       name: 'mpi_count_terms',
-      text: `INSERT INTO mpi_term_frequency (field, value, count) SELECT f, v, $3 FROM unnest($1::text[], $2::text[]) AS u(f, v)
+      // in (field, value) order, as the hot path does (a lock order shared by all writers: no deadlock)
+      text: `INSERT INTO mpi_term_frequency (field, value, count)
+             SELECT f, v, $3 * count(*) FROM unnest($1::text[], $2::text[]) AS u(f, v) GROUP BY f, v ORDER BY f, v
              ON CONFLICT (field, value) DO UPDATE SET count = greatest(mpi_term_frequency.count + $3, 0)`,
       values: [fields, values, delta],
     });
