@@ -17,7 +17,7 @@ export const systemToken = (): string => inject('systemToken');
 export const authHeader = (): Record<string, string> => ({ authorization: `Bearer ${systemToken()}` });
 
 const REQUEST_TIMEOUT_MS = 50_000;
-const SLOW_MS = 6_000;
+const SLOW_MS = 10_000;
 
 /**
  * Plain HTTP to the hub (JSON in, JSON out), for tests that check status codes and headers exactly. It sends the
