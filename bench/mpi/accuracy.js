@@ -30,10 +30,13 @@ const { loadRules } = await import(path.join(ROOT, 'dist/mpi/matching-rules.js')
 const { extractFeatures } = await import(path.join(ROOT, 'dist/mpi/patient-features.js'));
 const { blockingKeys } = await import(path.join(ROOT, 'dist/mpi/blocking-keys.js'));
 
+/** the bench client's bearer token header (authorization is on, as in production), once a hub runs */
+let auth = {};
+
 async function fhir(base, method, url, body) {
   const res = await fetch(`${base}/fhir/${url}`, {
     method,
-    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...auth },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -71,10 +74,10 @@ async function clusters(base, ids) {
 }
 
 async function relink(base) {
-  const kick = await fetch(`${base}/fhir/$mpi-relink`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: '{"resourceType":"Parameters"}' });
+  const kick = await fetch(`${base}/fhir/$mpi-relink`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...auth }, body: '{"resourceType":"Parameters"}' });
   const statusUrl = kick.headers.get('content-location');
   for (;;) {
-    const s = await (await fetch(statusUrl)).json();
+    const s = await (await fetch(statusUrl, { headers: auth })).json();
     const status = s.parameter.find((p) => p.name === 'status').valueCode;
     if (status === 'done') return;
     if (status === 'failed') throw new Error(`relink failed: ${JSON.stringify(s)}`);
@@ -100,6 +103,7 @@ for (const n of opt.datasets.split(',').map(Number)) {
   const records = readDataset(n);
   const truth = truePairs(records);
   const hub = await startHub({ hub: opt.hub, prefix: `hub-mpi-${n}-`, logLevel: 'warn' });
+  auth = hub.auth ?? {};
   try {
     const t0 = performance.now();
     const ids = await load(hub.base, records);
