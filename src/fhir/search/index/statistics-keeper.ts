@@ -12,8 +12,7 @@ const MIN_INTERVAL_MS = 3_000;
  * in a test. Each process counts the rows it wrote and runs ANALYZE when they exceed 20% of what was there at the
  * last run (at least 2,000 rows, at most every 3 s). A threshold reached inside those 3 s is not forgotten: a timer
  * runs the ANALYZE when they are over, even if no further write comes (a load that ended just after the previous
- * ANALYZE otherwise stayed unanalyzed, and a chained search in CI timed out at 60 s). Analyzing twice from two
- * processes is harmless.
+ * ANALYZE otherwise stayed unanalyzed until autovacuum came by). Analyzing twice from two processes is harmless.
  */
 export class StatisticsKeeper {
   private written = 0;
