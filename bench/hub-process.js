@@ -129,7 +129,7 @@ const BENCH_CLIENT = { id: 'bench', secret: 'bench-secret-0123456789abcdef' };
  * `{ authorization: 'Bearer …' }` for the bench client, or {} for a hub without authorization (an older build, or
  * HUB_AUTH=off). A failed request or a server error is retried for a while (the hub may still be setting up).
  */
-async function systemToken(base) {
+export async function systemToken(base) {
   let last;
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
@@ -155,7 +155,7 @@ async function systemToken(base) {
 
 /** SIGTERM (SIGKILL after 30 s), then stops a PostgreSQL a killed hub left behind, then removes DATA_DIR. */
 export async function stopHub(hub) {
-  if (!hub || hub.stopped) return;
+  if (!hub || hub.stopped || hub.attached) return;
   hub.stopped = true;
   if (!hub.exited) {
     hub.child.kill('SIGTERM');
@@ -179,3 +179,68 @@ export async function stopHub(hub) {
   if (hub.keep) log(`kept ${hub.dir} (hub log: ${hub.logFile})`);
   else fs.rmSync(hub.dir, { recursive: true, force: true });
 }
+
+// /proc: CPU of the hub, its PostgreSQL (the hub's descendants), this process, and everything else on the machine
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+export function pssKb(pid) {
+  const m = /^Pss:\s+(\d+)/m.exec(readProc(`/proc/${pid}/smaps_rollup`) ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** utime+stime (clock ticks) and parent pid of a process. */
+export function procStat(pid) {
+  const s = readProc(`/proc/${pid}/stat`);
+  if (!s) return undefined;
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), sys: Number(f[12]) };
+}
+
+export function descendants(root) {
+  const children = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = procStat(d);
+    if (!st) continue;
+    if (!children.has(st.ppid)) children.set(st.ppid, []);
+    children.get(st.ppid).push(Number(d));
+  }
+  const out = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+export function machineTicks() {
+  const f = (readProc('/proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  return { busy: user + nice + system + irq + softirq + steal, all: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+}
+
+export function cpuSnapshot(hubPid) {
+  const pg = new Map();
+  for (const p of descendants(hubPid)) pg.set(p, procStat(p)?.ticks ?? 0);
+  const u = process.cpuUsage();
+  const h = procStat(hubPid);
+  return { t: performance.now(), hub: h?.ticks ?? 0, hubSys: h?.sys ?? 0, pg, bench: (u.user + u.system) / 1e6, machine: machineTicks() };
+}
+
+/** CPU used between two snapshots, in % of one core (2 cores = 200%). */
+export function cpuDelta(a, b) {
+  const wall = (b.t - a.t) / 1000;
+  let pgTicks = 0;
+  for (const [pid, t] of b.pg) pgTicks += t - (a.pg.get(pid) ?? 0);
+  const ncpu = os.cpus().length;
+  const machine = b.machine.all > a.machine.all ? ((b.machine.busy - a.machine.busy) / (b.machine.all - a.machine.all)) * 100 * ncpu : 0;
+  const hub = ((b.hub - a.hub) / CLK_TCK / wall) * 100;
+  const pg = (pgTicks / CLK_TCK / wall) * 100;
+  const bench = ((b.bench - a.bench) / wall) * 100;
+  const hubSys = ((b.hubSys - a.hubSys) / CLK_TCK / wall) * 100;
+  return { hub, hubSys, pg, bench, other: Math.max(0, machine - hub - pg - bench) };
+}
+

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { summarise } from './profile-summary.js';
 
-import { BENCH_DIR, ROOT, freePort, log, percentile, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub as stopHub0, tail } from './hub-process.js';
+import { BENCH_DIR, ROOT, cpuDelta, cpuSnapshot, descendants, freePort, log, percentile, pssKb, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub as stopHub0, tail } from './hub-process.js';
 const PHASES = ['ingest', 'read', 'create'];
 
 const TARGETS = {
@@ -126,68 +126,6 @@ function shuffle(xs, seed = 42) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // /proc: memory and CPU of the hub, its PostgreSQL, this process, and everything else on the machine
-
-const CLK_TCK = 100; // USER_HZ on Linux
-
-function pssKb(pid) {
-  const m = /^Pss:\s+(\d+)/m.exec(readProc(`/proc/${pid}/smaps_rollup`) ?? '');
-  return m ? Number(m[1]) : 0;
-}
-
-/** utime+stime (clock ticks) and parent pid of a process. */
-function procStat(pid) {
-  const s = readProc(`/proc/${pid}/stat`);
-  if (!s) return undefined;
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), sys: Number(f[12]) };
-}
-
-function descendants(root) {
-  const children = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const st = procStat(d);
-    if (!st) continue;
-    if (!children.has(st.ppid)) children.set(st.ppid, []);
-    children.get(st.ppid).push(Number(d));
-  }
-  const out = [];
-  const stack = [...(children.get(root) ?? [])];
-  while (stack.length) {
-    const p = stack.pop();
-    out.push(p);
-    stack.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
-
-function machineTicks() {
-  const f = (readProc('/proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  return { busy: user + nice + system + irq + softirq + steal, all: f.slice(0, 8).reduce((a, b) => a + b, 0) };
-}
-
-function cpuSnapshot(hubPid) {
-  const pg = new Map();
-  for (const p of descendants(hubPid)) pg.set(p, procStat(p)?.ticks ?? 0);
-  const u = process.cpuUsage();
-  const h = procStat(hubPid);
-  return { t: performance.now(), hub: h?.ticks ?? 0, hubSys: h?.sys ?? 0, pg, bench: (u.user + u.system) / 1e6, machine: machineTicks() };
-}
-
-/** CPU used between two snapshots, in % of one core (2 cores = 200%). */
-function cpuDelta(a, b) {
-  const wall = (b.t - a.t) / 1000;
-  let pgTicks = 0;
-  for (const [pid, t] of b.pg) pgTicks += t - (a.pg.get(pid) ?? 0);
-  const ncpu = os.cpus().length;
-  const machine = b.machine.all > a.machine.all ? ((b.machine.busy - a.machine.busy) / (b.machine.all - a.machine.all)) * 100 * ncpu : 0;
-  const hub = ((b.hub - a.hub) / CLK_TCK / wall) * 100;
-  const pg = (pgTicks / CLK_TCK / wall) * 100;
-  const bench = ((b.bench - a.bench) / wall) * 100;
-  const hubSys = ((b.hubSys - a.hubSys) / CLK_TCK / wall) * 100;
-  return { hub, hubSys, pg, bench, other: Math.max(0, machine - hub - pg - bench) };
-}
 
 /** Samples the hub's RSS every 200 ms (and its PostgreSQL's PSS every second) while a phase runs. */
 class MemorySampler {

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 
-import { BENCH_DIR, ROOT, log, percentile, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub, tail } from './hub-process.js';
+import { BENCH_DIR, ROOT, cpuDelta, cpuSnapshot, log, systemToken, percentile, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub, tail } from './hub-process.js';
 const P95_TARGET = 30; // ms, every query
 const COMPARTMENT_RPS_TARGET = 1500;
 
@@ -34,6 +34,8 @@ const HELP = `usage: node bench/search.js [options]
   --write FILE      markdown report (default bench/SEARCH-RESULTS.md; "-" = do not write)
   --keep            keep the temporary DATA_DIR
   --reuse DIR       DATA_DIR kept between runs: generated once (clone list saved in DIR/clones.json), then reused
+  --attach PID@URL  measure a hub that is already running on the --reuse DIR (e.g. started with other settings);
+                    it is neither started nor stopped, and its CPU (and its PostgreSQL's) is read from /proc by PID
 `;
 
 function options() {
@@ -51,6 +53,7 @@ function options() {
       write: { type: 'string', default: path.join(BENCH_DIR, 'SEARCH-RESULTS.md') },
       keep: { type: 'boolean', default: false },
       reuse: { type: 'string' },
+      attach: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -78,6 +81,7 @@ function options() {
     write: values.write === '-' ? undefined : path.resolve(values.write),
     keep: values.keep,
     reuse: values.reuse ? path.resolve(values.reuse) : undefined,
+    attach: values.attach,
   };
 }
 
@@ -85,6 +89,15 @@ function options() {
 let liveHub;
 
 async function startHub(opts) {
+  if (opts.attach) {
+    const m = /^(\d+)@(https?:\/\/[^/]+)\/?$/.exec(opts.attach);
+    if (!m || !opts.reuse) throw new Error('--attach takes PID@http://host:port and needs --reuse DIR (the clone list)');
+    const base = m[2];
+    liveHub = { pid: Number(m[1]), base, dir: opts.reuse, startupS: 0, attached: true, port: new URL(base).port, auth: await systemToken(base) };
+    liveHub.pgPort = pgPortOf(opts.reuse);
+    authHeader = liveHub.auth ?? {};
+    return liveHub;
+  }
   try {
     liveHub = await startHub0({ hub: opts.hub, keep: opts.keep, dir: opts.reuse, prefix: 'hub-search-', logLevel: 'warn' });
     authHeader = liveHub.auth ?? {};
@@ -93,6 +106,14 @@ async function startHub(opts) {
     throw e;
   }
   return liveHub;
+}
+
+/** The port of the embedded PostgreSQL running on a DATA_DIR (its postmaster.pid's fourth line). */
+function pgPortOf(dir) {
+  const pid = readProc(path.join(dir, 'pg', 'postmaster.pid'));
+  const port = pid?.split('\n')[3]?.trim();
+  if (!port) throw new Error(`no PostgreSQL is running on ${dir}`);
+  return Number(port);
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -411,8 +432,12 @@ async function measure(hub, q, opts) {
   };
   if (opts.warmup) await cannon({ ...base, duration: opts.warmup });
   const lat = [];
+  const cpu0 = cpuSnapshot(hub.pid);
   const res = await cannon({ ...base, duration: opts.duration }, lat);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(hub.pid));
   const total = res.requests.total ?? 0;
+  // CPU per request in ms (cpuDelta gives % of one core over the window)
+  const perReq = (pct) => (total ? (pct / 100) * res.duration * 1000 / total : undefined);
   return {
     key: q.key,
     label: q.label,
@@ -429,6 +454,7 @@ async function measure(hub, q, opts) {
       .map(([c, v]) => `${c}×${v.count}`)
       .join(' '),
     bytes: total ? res.throughput.total / total : 0,
+    cpu: { ...cpu, hubMs: perReq(cpu.hub), pgMs: perReq(cpu.pg), benchMs: perReq(cpu.bench) },
     sample,
   };
 }
@@ -459,6 +485,7 @@ async function sizes(hub) {
 // ---------------------------------------------------------------------------------------------------------------
 // report
 
+const cpuCell = (c) => (c.hubMs === undefined ? '–' : `${c.hubMs.toFixed(2)} / ${c.pgMs.toFixed(2)} / ${c.benchMs.toFixed(2)} (${c.other.toFixed(0)} %)`);
 const fms = (x) => (x === undefined ? '–' : x < 10 ? x.toFixed(1) : Math.round(x).toString());
 const f0 = (x) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
 const mb = (b) => (b / 1048576).toFixed(1);
@@ -489,8 +516,8 @@ function report(opts, hub, ing, sz, results, page, startedAt) {
   L.push(`- size per resource: search index (sp_* tables incl. their indexes) **${(spTotal / sz.count / 1024).toFixed(2)} kB**, resource + resource_version ${(resTotal / sz.count / 1024).toFixed(2)} kB, whole database ${(sz.db / sz.count / 1024).toFixed(2)} kB (${mb(sz.db)} MB)`);
   L.push(`- each query: ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, a different value per request (from the generated data) except the page-20 URL; sample = 20 requests checked for 200 and a non-empty Bundle before the run`);
   L.push('');
-  L.push('| query | p50 ms | p95 ms | p99 ms | req/s | non-2xx / errors | sample 200 / non-empty (of 20), mean matches | sample one-at-a-time median ms | verdict |');
-  L.push('|---|---:|---:|---:|---:|---:|---|---:|---|');
+  L.push('| query | p50 ms | p95 ms | p99 ms | req/s | non-2xx / errors | sample 200 / non-empty (of 20), mean matches | sample one-at-a-time median ms | CPU ms per request: hub / PostgreSQL / load generator (other load, % of a core) | verdict |');
+  L.push('|---|---:|---:|---:|---:|---:|---|---:|---|---|');
   for (const r of results) {
     const v = [];
     if (r.p95 === undefined) v.push(`p95 MISS (no request completed within the ${opts.duration} s window)`);
@@ -498,7 +525,7 @@ function report(opts, hub, ing, sz, results, page, startedAt) {
     if (r.rpsTarget) v.push(r.rps >= r.rpsTarget ? `req/s PASS (≥ ${f0(r.rpsTarget)})` : `req/s MISS (${f0(r.rps)} < ${f0(r.rpsTarget)})`);
     if (r.non2xx || r.errors || r.sample.ok < r.sample.n) v.push('**errors**');
     if (r.sample.nonEmpty < r.sample.n) v.push('some empty');
-    L.push(`| \`${r.label}\` | ${fms(r.p50)} | ${fms(r.p95)} | ${fms(r.p99)} | ${f0(r.rps)} | ${r.non2xx} / ${r.errors} | ${r.sample.ok} / ${r.sample.nonEmpty}, ${(r.sample.entries / Math.max(1, r.sample.n)).toFixed(1)} | ${fms(percentile(r.sample.ms, 50))} | ${v.join(', ')} |`);
+    L.push(`| \`${r.label}\` | ${fms(r.p50)} | ${fms(r.p95)} | ${fms(r.p99)} | ${f0(r.rps)} | ${r.non2xx} / ${r.errors} | ${r.sample.ok} / ${r.sample.nonEmpty}, ${(r.sample.entries / Math.max(1, r.sample.n)).toFixed(1)} | ${fms(percentile(r.sample.ms, 50))} | ${cpuCell(r.cpu)} | ${v.join(', ')} |`);
   }
   L.push('');
   if (page) L.push(`Page-20 URL (keyset cursor, after following \`next\` 19 times from \`Observation?_sort=-date&_count=50\`; those 19 single requests took ${page.times.map((t) => t.toFixed(0)).join(', ')} ms): \`${page.url.slice(0, 200)}\``);
@@ -567,6 +594,7 @@ async function main() {
       const r = await measure(hub, q, opts);
       if (hub.exited) throw new Error(`hub exited during ${q.key}: ${tail(hub.logFile)}`);
       results.push(r);
+      log(`  ${q.key}: CPU ms/request hub ${r.cpu.hubMs?.toFixed(2)} pg ${r.cpu.pgMs?.toFixed(2)} bench ${r.cpu.benchMs?.toFixed(2)}, other load ${r.cpu.other.toFixed(0)}% of a core`);
       log(`  ${q.key}: p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms, ${r.rps.toFixed(0)} req/s, non-2xx ${r.non2xx} errors ${r.errors} [${r.codes}]; sample ok ${r.sample.ok}/${r.sample.n}, non-empty ${r.sample.nonEmpty}, RSS ${((rssKb(hub.pid) ?? 0) / 1024).toFixed(0)} MB`);
     }
     const text = report(opts, hub, ing, sz, results, page, startedAt);

@@ -7,6 +7,9 @@ import { orValues } from './search-values.js';
 import { orJoin, typeIn, type Scope } from './sql-params.js';
 
 const MAX_CHAIN_DEPTH = 4;
+
+/** How a `_has` runs: walk the targets checking each, or gather the targets of every inner match (see `has`). */
+export type HasPlan = 'walk' | 'gather';
 const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
 
 /**
@@ -89,21 +92,52 @@ export class FilterCompiler {
             WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, defs.map((d) => d.pid))} AND ${typeCond} AND NOT ${r2}.deleted AND ${inner})`;
   }
 
-  /** `_has:Observation:patient:code=x`: some Observation whose `patient` points here matches `code=x` (nestable). */
+  /**
+   * `_has:Observation:patient:code=x`: some Observation whose `patient` points here matches `code=x` (nestable).
+   *
+   * How PostgreSQL should run it depends on how common the inner match is, which it misjudges (it estimates the
+   * semi-join from an average over all targets): when most targets match, walking the targets in page order and
+   * checking each (`walk`, a correlated sub-plan that stops at the page) is fast and gathering every match is slow;
+   * when few match, the reverse. The engine asks PostgreSQL's own estimate of the inner matches first
+   * (`PgSearchEngine.planHas`) and passes the choice here; without one, the planner decides (a semi-join).
+   */
   private has(scope: Scope, name: string, raw: string, depth: number): string {
     const { sql } = this.ctx;
+    const { type, ref, rest } = this.hasParts(name);
+    const h = sql.alias('h');
+    const r2 = sql.alias('r');
+    const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
+    const from = `sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid`;
+    const plan = depth === 0 ? this.ctx.hasPlans?.get(`${name}=${raw}`) : undefined;
+    if (plan === 'gather') {
+      // every target pointed at by a match, hashed once; the outer scan probes it
+      const target = scope.types.length === 1 ? `${scope.alias}.id` : `(${scope.alias}.resource_type, ${scope.alias}.id)`;
+      const cols = scope.types.length === 1 ? `${h}.tid` : `${h}.rtype, ${h}.tid`;
+      return `${target} IN (SELECT ${cols} FROM ${from} WHERE ${pidIn(sql, h, [ref.pid])} AND ${typeIn(`${h}.rtype`, scope.types)} AND ${inner})`;
+    }
+    const typeCond = scope.types.length === 1 ? typeIn(`${h}.rtype`, scope.types) : `${h}.rtype = ${scope.alias}.resource_type`;
+    // OFFSET 0 keeps the sub-query from being turned into a semi-join: a filter checked per target in scan order
+    const walk = plan === 'walk' ? ' OFFSET 0' : '';
+    return `EXISTS (SELECT 1 FROM ${from}
+            WHERE ${pidIn(sql, h, [ref.pid])} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner}${walk})`;
+  }
+
+  /** The inner side of a `_has` on its own (`SELECT 1 FROM resource … WHERE …`), for estimating how many match. */
+  hasInnerStatement(name: string, raw: string): string {
+    const { type, rest } = this.hasParts(name);
+    const r2 = this.ctx.sql.alias('r');
+    const inner = this.compile({ alias: r2, types: [type] }, rest, raw, 1);
+    return `SELECT 1 FROM resource ${r2} WHERE ${typeIn(`${r2}.resource_type`, [type])} AND NOT ${r2}.deleted AND ${inner}`;
+  }
+
+  private hasParts(name: string): { type: string; ref: SearchParamDef; rest: string } {
     const m = /^_has:([A-Z][A-Za-z]+):([a-z_][A-Za-z0-9_-]*):(.+)$/.exec(name);
     if (!m) throw FhirError.badRequest(`Invalid _has parameter '${name}' (expected _has:Type:reference:parameter)`);
     const [, type, refCode, rest] = m;
     if (!this.registry.isResourceType(type)) throw FhirError.badRequest(`Unknown resource type '${type}' in ${name}`);
     const ref = this.registry.get(type, refCode);
     if (!ref || ref.type !== 'reference') throw FhirError.badRequest(`'${refCode}' is not a reference parameter of ${type} (in ${name})`);
-    const h = sql.alias('h');
-    const r2 = sql.alias('r');
-    const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
-    const typeCond = scope.types.length === 1 ? typeIn(`${h}.rtype`, scope.types) : `${h}.rtype = ${scope.alias}.resource_type`;
-    return `EXISTS (SELECT 1 FROM sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid
-            WHERE ${pidIn(sql, h, [ref.pid])} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner})`;
+    return { type, ref, rest };
   }
 
   /** `_list=id`: members of that List (List.entry.item). */

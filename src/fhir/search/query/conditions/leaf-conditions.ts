@@ -16,6 +16,8 @@ export interface ConditionContext {
   /** absolute FHIR base of this server: references to it are local */
   baseUrl: string;
   terminology: Terminology;
+  /** how each top-level `_has` (`name=value`) should run, chosen from PostgreSQL's estimate (see FilterCompiler.has) */
+  hasPlans?: Map<string, 'walk' | 'gather'>; // FilterCompiler's HasPlan
 }
 
 export const TABLE_OF: Record<string, string> = {
