@@ -9,14 +9,14 @@ import { PgSearchEngine } from '../dist/fhir/search/pg-search-engine.js';
 import { SearchParamRegistry } from '../dist/fhir/search/params/search-param-registry.js';
 import { parseQueryString } from '../dist/fhir/pipeline/request-parser.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { db: { type: 'string' }, plain: { type: 'boolean' }, 'has-plan': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { db: { type: 'string' }, plain: { type: 'boolean' }, plan: { type: 'string' } } });
 if (!values.db || !positionals.length) {
-  process.stderr.write('usage: node bench/explain.js --db <postgres url> [--plain] [--has-plan walk|gather] "<Type>?<query>" ...\n');
+  process.stderr.write('usage: node bench/explain.js --db <postgres url> [--plain] [--plan walk|gather] "<Type>?<query>" ...\n');
   process.exit(2);
 }
 const pool = new pg.Pool({ connectionString: values.db, max: 2 });
 const registry = new SearchParamRegistry().warmUp();
-const engine = new PgSearchEngine(registry, { hasPlan: values['has-plan'] });
+const engine = new PgSearchEngine(registry, { plan: values.plan });
 for (const search of positionals) {
   const [path, query = ''] = search.split('?');
   const parts = path.split('/').filter(Boolean);

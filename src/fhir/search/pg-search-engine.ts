@@ -6,7 +6,8 @@ import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
 import { consentCondition } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
-import { FilterCompiler, type HasPlan } from './query/filter-compiler.js';
+import { FilterCompiler } from './query/filter-compiler.js';
+import { planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeStatement, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions } from './query/page-statement.js';
 import { project } from './query/projection.js';
@@ -21,8 +22,8 @@ import { Terminology } from './query/terminology.js';
 export class PgSearchEngine implements SearchEngine {
   constructor(
     private readonly registry: SearchParamRegistry,
-    /** `hasPlan` forces one way of running `_has` instead of choosing by estimate (tests, `bench/explain.js`) */
-    private readonly options: { hasPlan?: HasPlan } = {},
+    /** `plan` forces one way of running `_has` and full text instead of choosing by estimate (tests, `bench/explain.js`) */
+    private readonly options: { plan?: FilterPlan } = {},
   ) {}
 
   async search(q: Queryable, request: SearchRequest): Promise<any> {
@@ -111,8 +112,8 @@ export class PgSearchEngine implements SearchEngine {
     const terminology = new Terminology();
     const urls = parsed.filters.filter(([n]) => /:(in|not-in|below|above)$/.test(n)).flatMap(([, v]) => v.split(','));
     if (urls.length) await terminology.prepare(q, urls);
-    const hasPlans = await this.planHas(q, scope, request, parsed, terminology);
-    const compiler = new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl ?? '', terminology, hasPlans });
+    const plans = await planFilters(q, this.registry, scope, { baseUrl: request.baseUrl ?? '', terminology, filters: parsed.filters, forced: this.options.plan });
+    const compiler = new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl ?? '', terminology, plans });
     const where: string[] = [];
     const r = scope.alias;
     const all = scope.types.length === this.registry.allResourceTypes().length;
@@ -133,39 +134,6 @@ export class PgSearchEngine implements SearchEngine {
       }
     }
     return where;
-  }
-
-  /**
-   * For each `_has` filter, PostgreSQL's estimate of the inner matches (EXPLAIN with the actual values, so its
-   * statistics of those values count) against the number of possible targets: when the matches are many (at
-   * least 1/12 as many as the targets), walking the targets and stopping at the page is the fast plan, otherwise
-   * gathering the few targets of the matches (see FilterCompiler.has). Two cheap EXPLAINs per `_has`, against
-   * hundreds of milliseconds when the planner guesses wrong. The factor was measured at 1M resources (5,173
-   * Patients, `_has:Observation:patient:code`): PostgreSQL's semi-join estimate is ~1/6 of the true matches; codes
-   * estimated at ≤ 187 (≤ 1,216 true) gathered in 6–21 ms and walked in 220–440 ms, codes estimated at ≥ 527
-   * (≥ 3,750 true) walked in 12–20 ms and gathered in 160–200 ms.
-   */
-  private async planHas(q: Queryable, scope: Scope, request: SearchRequest, parsed: ParsedSearch, terminology: Terminology): Promise<Map<string, HasPlan> | undefined> {
-    const has = parsed.filters.filter(([n]) => n.startsWith('_has:'));
-    if (!has.length) return undefined;
-    const plans = new Map<string, HasPlan>();
-    if (this.options.hasPlan) {
-      for (const [name, value] of has) plans.set(`${name}=${value}`, this.options.hasPlan);
-      return plans;
-    }
-    const targets = await estimatedRows(q, `SELECT 1 FROM resource t WHERE ${typeIn('t.resource_type', scope.types)} AND NOT t.deleted`, []);
-    for (const [name, value] of has) {
-      const sql = new SqlParams();
-      let inner: string;
-      try {
-        inner = new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl ?? '', terminology }).hasInnerStatement(name, value);
-      } catch {
-        continue; // reported by the compilation proper
-      }
-      const matches = await estimatedRows(q, inner, sql.values);
-      plans.set(`${name}=${value}`, matches * 12 >= targets ? 'walk' : 'gather');
-    }
-    return plans;
   }
 
   private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[]): Promise<any[]> {
@@ -224,13 +192,6 @@ function searchBase(request: SearchRequest): string {
 function prepared(text: string, values: unknown[]): { name?: string; text: string; values: unknown[] } {
   if (text.length > 16_000) return { text, values };
   return { name: `fs_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
-}
-
-/** PostgreSQL's estimate of the rows a query returns (its plan's top row count; nothing is executed). */
-async function estimatedRows(q: Queryable, text: string, values: unknown[]): Promise<number> {
-  const res = await q.query({ text: `EXPLAIN (FORMAT JSON) ${text}`, values });
-  const plan = res.rows[0]?.['QUERY PLAN'];
-  return Number((typeof plan === 'string' ? JSON.parse(plan) : plan)?.[0]?.Plan?.['Plan Rows'] ?? 0);
 }
 
 /** `identifier=http://x|1&active=true` (URL-encoded as in If-None-Exist) → ordered pairs. */

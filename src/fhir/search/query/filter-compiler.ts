@@ -8,8 +8,6 @@ import { orJoin, typeIn, type Scope } from './sql-params.js';
 
 const MAX_CHAIN_DEPTH = 4;
 
-/** How a `_has` runs: walk the targets checking each, or gather the targets of every inner match (see `has`). */
-export type HasPlan = 'walk' | 'gather';
 const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
 
 /**
@@ -27,7 +25,7 @@ export class FilterCompiler {
     if (depth > MAX_CHAIN_DEPTH) throw FhirError.badRequest(`Chains and _has are limited to ${MAX_CHAIN_DEPTH} levels (${name})`);
     if (name.startsWith('_has:')) return this.has(scope, name, raw, depth);
     if (name === '_list') return this.list(scope, raw);
-    if (name === '_text' || name === '_content') return this.fullText(scope, name, raw);
+    if (name === '_text' || name === '_content') return this.fullText(scope, name, raw, depth);
     if (name === '_filter') return this.filterExpression(scope, parseFilter(raw), depth);
     const dot = name.indexOf('.');
     const head = dot >= 0 ? name.slice(0, dot) : name;
@@ -99,7 +97,7 @@ export class FilterCompiler {
    * semi-join from an average over all targets): when most targets match, walking the targets in page order and
    * checking each (`walk`, a correlated sub-plan that stops at the page) is fast and gathering every match is slow;
    * when few match, the reverse. The engine asks PostgreSQL's own estimate of the inner matches first
-   * (`PgSearchEngine.planHas`) and passes the choice here; without one, the planner decides (a semi-join).
+   * (`filter-plans.ts`) and passes the choice here; without one, the planner decides (a semi-join).
    */
   private has(scope: Scope, name: string, raw: string, depth: number): string {
     const { sql } = this.ctx;
@@ -108,7 +106,7 @@ export class FilterCompiler {
     const r2 = sql.alias('r');
     const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
     const from = `sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid`;
-    const plan = depth === 0 ? this.ctx.hasPlans?.get(`${name}=${raw}`) : undefined;
+    const plan = depth === 0 ? this.ctx.plans?.get(`${name}=${raw}`) : undefined;
     if (plan === 'gather') {
       // every target pointed at by a match, hashed once; the outer scan probes it
       const target = scope.types.length === 1 ? `${scope.alias}.id` : `(${scope.alias}.resource_type, ${scope.alias}.id)`;
@@ -153,13 +151,26 @@ export class FilterCompiler {
               AND ${li}.rtype = ${scope.alias}.resource_type AND ${li}.tid = ${scope.alias}.id)`;
   }
 
-  /** `_content` (all text) and `_text` (narrative) with PostgreSQL full-text search (web-search syntax: "a b" OR -c). */
-  private fullText(scope: Scope, name: string, raw: string): string {
-    const { sql } = this.ctx;
+  /**
+   * `_content` (all text) and `_text` (narrative) with PostgreSQL full-text search (web-search syntax: "a b" OR -c).
+   * Like `_has`, two ways: walk the scope's resources in page order checking each (`walk`, the planner's usual
+   * choice: fast when many match, a pass over every resource of the type for a rare word), or fetch the few
+   * matches from the GIN index and look those up (`gather`), chosen by estimate (`filter-plans.ts`).
+   */
+  private fullText(scope: Scope, name: string, raw: string, depth: number): string {
+    const t = this.ctx.sql.alias('t');
+    const match = this.fullTextMatch(t, name, raw);
+    if (depth === 0 && this.ctx.plans?.get(`${name}=${raw}`) === 'gather') {
+      // an array, not IN (…): the planner would still walk the resources and merge; rid = ANY(array) looks them up
+      return `${scope.alias}.rid = ANY(ARRAY(SELECT ${t}.rid FROM sp_text ${t} WHERE ${match}))`;
+    }
+    return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${match})`;
+  }
+
+  /** The text condition on an `sp_text` alias. */
+  fullTextMatch(t: string, name: string, raw: string): string {
     const column = name === '_text' ? 'narrative' : 'content';
-    const t = sql.alias('t');
-    const conds = orValues(raw).map((v) => `${t}.${column} @@ websearch_to_tsquery('simple', ${sql.p(v)})`);
-    return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${orJoin(conds)})`;
+    return orJoin(orValues(raw).map((v) => `${t}.${column} @@ websearch_to_tsquery('simple', ${this.ctx.sql.p(v)})`));
   }
 
   /** Membership in a compartment, e.g. Patient/123 for Observation: one of the compartment's parameters points at it. */

@@ -11,13 +11,15 @@ import { nearCondition } from './near-condition.js';
 import type { Terminology } from '../terminology.js';
 
 /** What a condition may need besides the SQL under construction. */
+import type { FilterPlan } from '../filter-plans.js';
+
 export interface ConditionContext {
   sql: SqlParams;
   /** absolute FHIR base of this server: references to it are local */
   baseUrl: string;
   terminology: Terminology;
-  /** how each top-level `_has` (`name=value`) should run, chosen from PostgreSQL's estimate (see FilterCompiler.has) */
-  hasPlans?: Map<string, 'walk' | 'gather'>; // FilterCompiler's HasPlan
+  /** how each top-level `_has` and full-text filter (`name=value`) should run, chosen by estimate (filter-plans.ts) */
+  plans?: Map<string, FilterPlan>;
 }
 
 export const TABLE_OF: Record<string, string> = {

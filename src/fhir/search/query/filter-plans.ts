@@ -1,0 +1,69 @@
+import type { Queryable } from '../../../modules/database/db.js';
+import type { SearchParamRegistry } from '../params/search-param-registry.js';
+import { FilterCompiler } from './filter-compiler.js';
+import { SqlParams, typeIn, type Scope } from './sql-params.js';
+import type { Terminology } from './terminology.js';
+
+/**
+ * How a filter whose cost PostgreSQL misjudges should run: `walk` the scope's resources in page order and check
+ * each (a correlated sub-plan; stops as soon as the page is full), or `gather` every match first and look those up.
+ * Walking wins when matches are common and loses badly when they are rare (it passes over every resource of the
+ * type); gathering is the reverse. A generic plan cannot know which case a value is, so for `_has` and full text
+ * the engine asks PostgreSQL's own estimate for the actual values first (EXPLAIN, nothing executed: ~0.1–0.4 ms)
+ * and compiles the matching form (FilterCompiler.has / fullText).
+ *
+ * Thresholds, measured at 1M resources (bench/search.js data, 5,173 Patients, ~30,000 DiagnosticReports):
+ * - `_has`: walk when the estimated inner matches reach 1/12 of the targets. PostgreSQL's semi-join estimate is
+ *   ~1/6 of the true matches: codes estimated at ≤ 187 (≤ 1,216 true) gathered in 6–21 ms and walked in
+ *   220–440 ms; codes estimated at ≥ 527 (≥ 3,750 true) walked in 12–20 ms and gathered in 160–200 ms.
+ * - full text: gather when at most 7,000 rows of `sp_text` (all types) are estimated to match (one primary-key
+ *   lookup each: 2–5 ms, up to ~20 ms on a loaded machine). `DiagnosticReport?_content=` words from the bench:
+ *   estimated 766 walked in 14–47 ms and gathered in 2–5 ms; `serum` (6,496) walked in 12–18 ms, gathered in
+ *   5–20 ms; words estimated at 8,000 and more are common in DiagnosticReports too and walk in 0.2–0.8 ms.
+ */
+export type FilterPlan = 'walk' | 'gather';
+
+const HAS_WALK_FRACTION = 12;
+const TEXT_GATHER_MAX = 7_000;
+
+export async function planFilters(
+  q: Queryable,
+  registry: SearchParamRegistry,
+  scope: Scope,
+  input: { baseUrl: string; terminology: Terminology; filters: [string, string][]; forced?: FilterPlan },
+): Promise<Map<string, FilterPlan> | undefined> {
+  const planned = input.filters.filter(([n]) => n.startsWith('_has:') || n === '_content' || n === '_text');
+  if (!planned.length) return undefined;
+  const plans = new Map<string, FilterPlan>();
+  let targets: number | undefined;
+  for (const [name, value] of planned) {
+    const key = `${name}=${value}`;
+    if (input.forced) {
+      plans.set(key, input.forced);
+      continue;
+    }
+    const sql = new SqlParams();
+    const compiler = new FilterCompiler(registry, { sql, baseUrl: input.baseUrl, terminology: input.terminology });
+    let statement: string;
+    try {
+      statement = name.startsWith('_has:') ? compiler.hasInnerStatement(name, value) : `SELECT 1 FROM sp_text t WHERE ${compiler.fullTextMatch('t', name, value)}`;
+    } catch {
+      continue; // reported by the compilation proper
+    }
+    const matches = await estimatedRows(q, statement, sql.values);
+    if (name.startsWith('_has:')) {
+      targets ??= await estimatedRows(q, `SELECT 1 FROM resource t WHERE ${typeIn('t.resource_type', scope.types)} AND NOT t.deleted`, []);
+      plans.set(key, matches * HAS_WALK_FRACTION >= targets ? 'walk' : 'gather');
+    } else {
+      plans.set(key, matches <= TEXT_GATHER_MAX ? 'gather' : 'walk');
+    }
+  }
+  return plans;
+}
+
+/** PostgreSQL's estimate of the rows a query returns (its plan's top row count; nothing is executed). */
+async function estimatedRows(q: Queryable, text: string, values: unknown[]): Promise<number> {
+  const res = await q.query({ text: `EXPLAIN (FORMAT JSON) ${text}`, values });
+  const plan = res.rows[0]?.['QUERY PLAN'];
+  return Number((typeof plan === 'string' ? JSON.parse(plan) : plan)?.[0]?.Plan?.['Plan Rows'] ?? 0);
+}
