@@ -34,6 +34,7 @@ const HELP = `usage: node bench/search.js [options]
   --write FILE      markdown report (default bench/SEARCH-RESULTS.md; "-" = do not write)
   --keep            keep the temporary DATA_DIR
   --reuse DIR       DATA_DIR kept between runs: generated once (clone list saved in DIR/clones.json), then reused
+  --runs N          rounds over the queries (default 1); each row then shows the medians of its runs
   --attach PID@URL  measure a hub that is already running on the --reuse DIR (e.g. started with other settings);
                     it is neither started nor stopped, and its CPU (and its PostgreSQL's) is read from /proc by PID
 `;
@@ -54,6 +55,7 @@ function options() {
       keep: { type: 'boolean', default: false },
       reuse: { type: 'string' },
       attach: { type: 'string' },
+      runs: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -82,6 +84,7 @@ function options() {
     keep: values.keep,
     reuse: values.reuse ? path.resolve(values.reuse) : undefined,
     attach: values.attach,
+    runs: int('runs', 1),
   };
 }
 
@@ -459,6 +462,24 @@ async function measure(hub, q, opts) {
   };
 }
 
+/** One row from several runs of a query: the median of each figure (errors summed), and every run's p95 and req/s. */
+function medianRun(rs) {
+  const med = (f) => percentile(rs.map(f).filter((x) => x !== undefined), 50);
+  const cpu = {};
+  for (const k of Object.keys(rs[0].cpu)) cpu[k] = med((r) => r.cpu[k]);
+  return {
+    ...rs[0],
+    p50: med((r) => r.p50),
+    p95: med((r) => r.p95),
+    p99: med((r) => r.p99),
+    rps: med((r) => r.rps),
+    non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    cpu,
+    each: rs.map((r) => `${fms(r.p95)} / ${f0(r.rps)}`).join(', '),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // index sizes
 
@@ -515,9 +536,10 @@ function report(opts, hub, ing, sz, results, page, startedAt) {
   const resTotal = sz.rows.filter((r) => !r.name.startsWith('sp_')).reduce((a, r) => a + r.total, 0);
   L.push(`- size per resource: search index (sp_* tables incl. their indexes) **${(spTotal / sz.count / 1024).toFixed(2)} kB**, resource + resource_version ${(resTotal / sz.count / 1024).toFixed(2)} kB, whole database ${(sz.db / sz.count / 1024).toFixed(2)} kB (${mb(sz.db)} MB)`);
   L.push(`- each query: ${opts.connections} connections, ${opts.warmup} s warm-up then ${opts.duration} s measured, a different value per request (from the generated data) except the page-20 URL; sample = 20 requests checked for 200 and a non-empty Bundle before the run`);
+  if (opts.runs > 1) L.push(`- ${opts.runs} rounds over the queries; each figure is the median of its runs ("each run" lists p95 ms / req/s per run)`);
   L.push('');
-  L.push('| query | p50 ms | p95 ms | p99 ms | req/s | non-2xx / errors | sample 200 / non-empty (of 20), mean matches | sample one-at-a-time median ms | CPU ms per request: hub / PostgreSQL / load generator (other load, % of a core) | verdict |');
-  L.push('|---|---:|---:|---:|---:|---:|---|---:|---|---|');
+  L.push('| query | p50 ms | p95 ms | p99 ms | req/s | non-2xx / errors | sample 200 / non-empty (of 20), mean matches | sample one-at-a-time median ms | CPU ms per request: hub / PostgreSQL / load generator (other load, % of a core) | each run | verdict |');
+  L.push('|---|---:|---:|---:|---:|---:|---|---:|---|---|---|');
   for (const r of results) {
     const v = [];
     if (r.p95 === undefined) v.push(`p95 MISS (no request completed within the ${opts.duration} s window)`);
@@ -525,7 +547,7 @@ function report(opts, hub, ing, sz, results, page, startedAt) {
     if (r.rpsTarget) v.push(r.rps >= r.rpsTarget ? `req/s PASS (≥ ${f0(r.rpsTarget)})` : `req/s MISS (${f0(r.rps)} < ${f0(r.rpsTarget)})`);
     if (r.non2xx || r.errors || r.sample.ok < r.sample.n) v.push('**errors**');
     if (r.sample.nonEmpty < r.sample.n) v.push('some empty');
-    L.push(`| \`${r.label}\` | ${fms(r.p50)} | ${fms(r.p95)} | ${fms(r.p99)} | ${f0(r.rps)} | ${r.non2xx} / ${r.errors} | ${r.sample.ok} / ${r.sample.nonEmpty}, ${(r.sample.entries / Math.max(1, r.sample.n)).toFixed(1)} | ${fms(percentile(r.sample.ms, 50))} | ${cpuCell(r.cpu)} | ${v.join(', ')} |`);
+    L.push(`| \`${r.label}\` | ${fms(r.p50)} | ${fms(r.p95)} | ${fms(r.p99)} | ${f0(r.rps)} | ${r.non2xx} / ${r.errors} | ${r.sample.ok} / ${r.sample.nonEmpty}, ${(r.sample.entries / Math.max(1, r.sample.n)).toFixed(1)} | ${fms(percentile(r.sample.ms, 50))} | ${cpuCell(r.cpu)} | ${r.each} | ${v.join(', ')} |`);
   }
   L.push('');
   if (page) L.push(`Page-20 URL (keyset cursor, after following \`next\` 19 times from \`Observation?_sort=-date&_count=50\`; those 19 single requests took ${page.times.map((t) => t.toFixed(0)).join(', ')} ms): \`${page.url.slice(0, 200)}\``);
@@ -589,14 +611,18 @@ async function main() {
       log(`page 20: ${e.message}`);
     }
     const queries = buildQueries(ing.clones, page?.url).filter((q) => q.paths.length && (!opts.only || opts.only.includes(q.key)));
-    const results = [];
-    for (const q of queries) {
-      const r = await measure(hub, q, opts);
-      if (hub.exited) throw new Error(`hub exited during ${q.key}: ${tail(hub.logFile)}`);
-      results.push(r);
-      log(`  ${q.key}: CPU ms/request hub ${r.cpu.hubMs?.toFixed(2)} pg ${r.cpu.pgMs?.toFixed(2)} bench ${r.cpu.benchMs?.toFixed(2)}, other load ${r.cpu.other.toFixed(0)}% of a core`);
-      log(`  ${q.key}: p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms, ${r.rps.toFixed(0)} req/s, non-2xx ${r.non2xx} errors ${r.errors} [${r.codes}]; sample ok ${r.sample.ok}/${r.sample.n}, non-empty ${r.sample.nonEmpty}, RSS ${((rssKb(hub.pid) ?? 0) / 1024).toFixed(0)} MB`);
+    // rounds over every query (not N runs of one, then the next), so drift of a shared machine hits all alike
+    const runs = queries.map(() => []);
+    for (let round = 1; round <= opts.runs; round++) {
+      for (const [i, q] of queries.entries()) {
+        const r = await measure(hub, q, opts);
+        if (hub.exited) throw new Error(`hub exited during ${q.key}: ${tail(hub.logFile)}`);
+        runs[i].push(r);
+        log(`  ${q.key} (round ${round}): CPU ms/request hub ${r.cpu.hubMs?.toFixed(2)} pg ${r.cpu.pgMs?.toFixed(2)} bench ${r.cpu.benchMs?.toFixed(2)}, other load ${r.cpu.other.toFixed(0)}% of a core`);
+        log(`  ${q.key} (round ${round}): p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms, ${r.rps.toFixed(0)} req/s, non-2xx ${r.non2xx} errors ${r.errors} [${r.codes}]; sample ok ${r.sample.ok}/${r.sample.n}, non-empty ${r.sample.nonEmpty}, RSS ${((rssKb(hub.pid) ?? 0) / 1024).toFixed(0)} MB`);
+      }
     }
+    const results = runs.map(medianRun);
     const text = report(opts, hub, ing, sz, results, page, startedAt);
     console.log(text);
     if (opts.write) {
