@@ -104,8 +104,14 @@ export class FilterCompiler {
     const { type, ref, rest } = this.hasParts(name);
     const h = sql.alias('h');
     const r2 = sql.alias('r');
-    const inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
-    const from = `sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid`;
+    let inner = this.compile({ alias: r2, types: [type] }, rest, raw, depth + 1);
+    let from = `sp_reference ${h} JOIN resource ${r2} ON ${r2}.rid = ${h}.rid`;
+    if (!new RegExp(`\\b${r2}\\.(?!rid\\b)`).test(inner)) {
+      // the inner conditions need only the referring resource's rid, which the reference row has: no lookup of the
+      // resource row per candidate (index rows exist only for live resources, and their pid fixes the type)
+      inner = inner.replace(new RegExp(`\\b${r2}\\.rid\\b`, 'g'), `${h}.rid`);
+      from = `sp_reference ${h}`;
+    }
     const plan = depth === 0 ? this.ctx.plans?.get(`${name}=${raw}`) : undefined;
     if (plan === 'gather') {
       // every target pointed at by a match, hashed once; the outer scan probes it
