@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../modules/database/db.js';
 import { detached } from '../modules/database/statement-counter.js';
-import { canonicalJson, chainHash } from './canonical-json.js';
+import { chainHash, storedJson } from './canonical-json.js';
 import { indexOf, recordText, type AuditEvent } from './audit-record.js';
 
 interface Pending {
@@ -176,7 +176,7 @@ export class AuditChain {
     const cols: string[][] = Array.from({ length: 9 }, () => []);
     for (const event of events) {
       seq += 1;
-      const content = canonicalJson(event);
+      const content = storedJson(event);
       const idx = indexOf(event);
       const hash = chainHash(prev, recordText(seq, content, idx));
       const row = [prev.toString('hex'), hash.toString('hex'), content, idx.id, idx.recorded, pgArray(idx.patients), pgArray(idx.agents), pgArray(idx.entities), idx.requestId ?? ''];

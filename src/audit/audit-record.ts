@@ -1,4 +1,5 @@
 import { canonicalJson } from './canonical-json.js';
+import { REQUEST_ID_ENTITY_TYPE } from './record-dictionary.js';
 
 /** An R4 AuditEvent as the hub writes it (plain JSON). */
 export type AuditEvent = Record<string, any> & { resourceType: 'AuditEvent'; id: string; recorded: string };
@@ -21,7 +22,7 @@ export interface AuditIndex {
   requestId: string | null;
 }
 
-export const REQUEST_ID_ENTITY_TYPE = Object.freeze({ code: 'XrequestId', system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType' });
+export { REQUEST_ID_ENTITY_TYPE };
 
 /** Index values never hold control characters (the chain passes a group's rows joined by one, audit-chain.ts). */
 const HAS_CONTROL = /[\u0000-\u001f]/;
