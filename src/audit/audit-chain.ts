@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../modules/database/db.js';
 import { detached } from '../modules/database/statement-counter.js';
-import { canonicalJson, chainHash } from './canonical-json.js';
+import { chainHash, storedJson } from './canonical-json.js';
 import { indexOf, recordText, type AuditEvent } from './audit-record.js';
 
 interface Pending {
@@ -103,7 +103,10 @@ export class AuditChain {
     this.scheduled = false;
     this.flushing = true;
     try {
-      while (this.queue.length) {
+      for (let first = true; this.queue.length; first = false) {
+        // after a commit, let this turn's I/O (reads that completed meanwhile) add its records before the next group
+        // starts: measured, groups fill better and an audited read cost ~15 % less hub CPU (bench/RESULTS.md)
+        if (!first) await new Promise((resolve) => setImmediate(resolve));
         const group: Pending[] = [];
         let n = 0;
         while (this.queue.length && n < MAX_GROUP) {
@@ -176,7 +179,7 @@ export class AuditChain {
     const cols: string[][] = Array.from({ length: 9 }, () => []);
     for (const event of events) {
       seq += 1;
-      const content = canonicalJson(event);
+      const content = storedJson(event);
       const idx = indexOf(event);
       const hash = chainHash(prev, recordText(seq, content, idx));
       const row = [prev.toString('hex'), hash.toString('hex'), content, idx.id, idx.recorded, pgArray(idx.patients), pgArray(idx.agents), pgArray(idx.entities), idx.requestId ?? ''];

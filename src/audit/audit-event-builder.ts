@@ -3,29 +3,29 @@ import type { Interaction, InteractionKind, InteractionResult } from '../fhir/pi
 import type { Principal } from '../fhir/pipeline/principal.js';
 import type { RejectedRequest } from '../fhir/pipeline/pipeline.js';
 import { FhirError } from '../fhir/operation-outcome.js';
-import { REQUEST_ID_ENTITY_TYPE, type AuditEvent } from './audit-record.js';
+import type { AuditEvent } from './audit-record.js';
+// the constant parts of a record: frozen, keys in canonical order, stored as tokens (see record-dictionary.ts)
+import {
+  AGENT_HUMAN_USER,
+  AGENT_SOURCE_ROLE,
+  DOOR_DETAIL,
+  OBSERVER,
+  REQUEST_ID_ENTITY_TYPE,
+  RESTFUL_INTERACTION,
+  ROLE_DOMAIN_RESOURCE,
+  ROLE_PATIENT,
+  ROLE_QUERY,
+  SOURCE_TYPE,
+  SUBTYPE_CODING,
+  TYPE_PERSON,
+  TYPE_REST,
+  TYPE_SYSTEM_OBJECT,
+} from './record-dictionary.js';
 
-const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
-const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
-const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
-const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
-const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 export const HUB_OPERATION_SYSTEM = 'urn:hie-hub:operation';
 export const CLIENT_ID_SYSTEM = 'urn:hie-hub:client-id';
 export const USER_ID_SYSTEM = 'urn:hie-hub:user-id';
 
-/** Codings every record repeats, frozen, their keys in canonical order (see canonical-json.ts). */
-const coding = (system: string, code: string, display?: string) => Object.freeze({ code, display, system });
-const TYPE_REST = coding(AUDIT_EVENT_TYPE, 'rest', 'RESTful Operation');
-const TYPE_SYSTEM_OBJECT = coding(ENTITY_TYPE, '2', 'System Object');
-const TYPE_PERSON = coding(ENTITY_TYPE, '1', 'Person');
-const ROLE_DOMAIN_RESOURCE = coding(OBJECT_ROLE, '4', 'Domain Resource');
-const ROLE_QUERY = coding(OBJECT_ROLE, '24', 'Query');
-const ROLE_PATIENT = coding(OBJECT_ROLE, '1', 'Patient');
-const AGENT_HUMAN_USER = Object.freeze({ coding: [coding('http://terminology.hl7.org/CodeSystem/extra-security-role-type', 'humanuser', 'human user')] });
-const AGENT_SOURCE_ROLE = Object.freeze({ coding: [coding(DCM, '110153', 'Source Role ID')] });
-const SOURCE_TYPE = Object.freeze([coding('http://terminology.hl7.org/CodeSystem/security-source-type', '4', 'Application Server')]);
-const OBSERVER = Object.freeze({ display: 'HIE hub' });
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 
 /** BALP: create C, read R, update/patch U, delete D, everything that queries or executes E. */
@@ -115,14 +115,14 @@ export function patientEntity(ref: string): any {
 }
 
 export function requestEntity(requestId: string, door: string): any {
-  return { detail: [{ type: 'door', valueString: door }], type: REQUEST_ID_ENTITY_TYPE, what: { identifier: { value: requestId } } };
+  return { detail: DOOR_DETAIL[door] ?? [{ type: 'door', valueString: door }], type: REQUEST_ID_ENTITY_TYPE, what: { identifier: { value: requestId } } };
 }
 
 /** Builds the record of one interaction from what was asked and what came of it (a result or an error). */
 export function interactionEvent(ix: Interaction, baseUrl: string, outcome: { result?: InteractionResult; error?: unknown }, note?: string): AuditEvent {
   const error = outcome.error === undefined ? undefined : outcome.error instanceof FhirError ? outcome.error : undefined;
   const status = outcome.result?.status ?? error?.status ?? 500;
-  const subtype: any[] = [{ code: SUBTYPE[ix.kind], system: RESTFUL_INTERACTION }];
+  const subtype: any[] = [SUBTYPE_CODING[SUBTYPE[ix.kind]] ?? { code: SUBTYPE[ix.kind], system: RESTFUL_INTERACTION }];
   if (ix.kind === 'operation' && ix.operation) subtype.push({ code: `$${ix.operation}`, system: HUB_OPERATION_SYSTEM });
   const entity: any[] = [];
   const touched = touchedResource(ix, outcome.result);

@@ -7,6 +7,7 @@ import type { Interaction, InteractionResult, QueryParams } from '../fhir/pipeli
 import type { InteractionContext } from '../fhir/pipeline/pipeline.js';
 import { mayReadAudit } from './audit-access.js';
 import { compileAuditSearch, runAuditSearch } from './audit-event-search.js';
+import { expandRecord } from './record-dictionary.js';
 
 /**
  * Serves `/fhir/AuditEvent` from the audit trail's own table: read and search for administrators and auditors;
@@ -44,7 +45,7 @@ export class AuditEventProvider implements ResourceTypeProvider, OnModuleInit {
       if (ix.kind === 'vread' && ix.versionId !== '1') throw FhirError.notFound(`AuditEvent/${ix.id}/_history/${ix.versionId} is not known`);
       const res = await q.query({ name: 'audit_read', text: 'SELECT content FROM audit_event WHERE id = $1', values: [ix.id] });
       if (!res.rows.length) throw FhirError.notFound(`AuditEvent/${ix.id} is not known`);
-      return { status: 200, resourceJson: res.rows[0].content };
+      return { status: 200, resourceJson: expandRecord(res.rows[0].content) };
     }
     if (ix.kind === 'search-type' || ix.kind === 'search-compartment') {
       const patient = ix.compartment?.type === 'Patient' ? ix.compartment.id : undefined;
@@ -67,7 +68,7 @@ export class AuditEventProvider implements ResourceTypeProvider, OnModuleInit {
     if (more && rows.length) link.push({ relation: 'next', url: url(rows[rows.length - 1].seq) });
     const head = { resourceType: 'Bundle', type: 'searchset', meta: { lastUpdated: new Date().toISOString() }, total, link };
     const entries = rows.map((r) => {
-      return `{"fullUrl":${JSON.stringify(`${baseUrl}/AuditEvent/${r.id}`)},"resource":${r.content},"search":{"mode":"match"}}`;
+      return `{"fullUrl":${JSON.stringify(`${baseUrl}/AuditEvent/${r.id}`)},"resource":${expandRecord(r.content)},"search":{"mode":"match"}}`;
     });
     const json = JSON.stringify(head);
     return entries.length ? `${json.slice(0, -1)},"entry":[${entries.join(',')}]}` : json;

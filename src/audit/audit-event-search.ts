@@ -135,18 +135,18 @@ export function compileAuditSearch(params: QueryParams, opts: { defaultCount: nu
         where.push(`(${ors.join(' OR ')})`);
         break;
       }
-      // not indexed: evaluated on the (hashed) event itself
+      // not indexed: evaluated on the (hashed) event itself, its tokens expanded (record-dictionary.ts)
       case 'type':
-        where.push(`(content::jsonb -> 'type' ->> 'code') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
+        where.push(`(audit_event_json(content) -> 'type' ->> 'code') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
         break;
       case 'subtype':
-        where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(content::jsonb -> 'subtype') s WHERE s ->> 'code' = ANY(${sql.p(values.map(tokenCode))}::text[]))`);
+        where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(audit_event_json(content) -> 'subtype') s WHERE s ->> 'code' = ANY(${sql.p(values.map(tokenCode))}::text[]))`);
         break;
       case 'action':
-        where.push(`(content::jsonb ->> 'action') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
+        where.push(`(audit_event_json(content) ->> 'action') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
         break;
       case 'outcome':
-        where.push(`(content::jsonb ->> 'outcome') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
+        where.push(`(audit_event_json(content) ->> 'outcome') = ANY(${sql.p(values.map(tokenCode))}::text[])`);
         break;
       default:
         if (opts.strict) throw FhirError.badRequest(`Unknown or unsupported AuditEvent search parameter "${rawName}"`);

@@ -7,6 +7,7 @@ import type { Interaction, InteractionResult } from '../fhir/pipeline/interactio
 import type { InteractionContext } from '../fhir/pipeline/pipeline.js';
 import { isAdmin } from './audit-access.js';
 import { CLIENT_ID_SYSTEM, HUB_OPERATION_SYSTEM } from './audit-event-builder.js';
+import { expandRecord } from './record-dictionary.js';
 import { compileAuditSearch, runAuditSearch } from './audit-event-search.js';
 import { verifyAuditChain } from './audit-verifier.js';
 import { trustedKeys } from './checkpoint-keys.js';
@@ -103,7 +104,7 @@ export class AccessLogOperation implements OperationHandler, OnModuleInit {
     const params = ix.params.filter(([k]) => k === '_count' || k === '_cursor' || k === 'date');
     const query = compileAuditSearch(params, { defaultCount: 100, maxCount: this.config.maxPageSize, strict: true, patient });
     const { rows, more } = await runAuditSearch(ctx.tx ?? this.db, query);
-    const parameter: any[] = rows.map((r) => ({ name: 'access', part: accessParts(JSON.parse(r.content), patient) }));
+    const parameter: any[] = rows.map((r) => ({ name: 'access', part: accessParts(JSON.parse(expandRecord(r.content)), patient) }));
     if (more && rows.length) parameter.push({ name: 'next', valueString: rows[rows.length - 1].seq });
     return { status: 200, resource: { resourceType: 'Parameters', parameter } };
   }

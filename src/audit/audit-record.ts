@@ -1,4 +1,5 @@
 import { canonicalJson } from './canonical-json.js';
+import { REQUEST_ID_ENTITY_TYPE } from './record-dictionary.js';
 
 /** An R4 AuditEvent as the hub writes it (plain JSON). */
 export type AuditEvent = Record<string, any> & { resourceType: 'AuditEvent'; id: string; recorded: string };
@@ -21,7 +22,7 @@ export interface AuditIndex {
   requestId: string | null;
 }
 
-export const REQUEST_ID_ENTITY_TYPE = Object.freeze({ code: 'XrequestId', system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType' });
+export { REQUEST_ID_ENTITY_TYPE };
 
 /** Index values never hold control characters (the chain passes a group's rows joined by one, audit-chain.ts). */
 const HAS_CONTROL = /[\u0000-\u001f]/;
@@ -71,3 +72,17 @@ export function recordTextOf(seq: number | string, content: string, id: string, 
 export function recordText(seq: number | string, content: string, idx: AuditIndex): string {
   return recordTextOf(seq, content, idx.id, idx.recorded, canonicalJson(idx.patients), canonicalJson(idx.agents), canonicalJson(idx.entities), idx.requestId);
 }
+
+/**
+ * The same text as `recordTextOf`, rendered by PostgreSQL from a stored row (the verifier's form: one text per row,
+ * nothing to assemble or convert in JavaScript). to_json and array_to_json escape strings exactly as JSON.stringify
+ * does for the values a row can hold (test/e2e/audit-tamper.test.ts checks it on awkward values), `recorded` is
+ * written as toISOString writes it; a sub-millisecond part (the hub never writes one) adds a '~' so that it cannot
+ * match the hashed text.
+ */
+export const RECORD_TEXT_SQL = `'{"agents":' || array_to_json(agents)::text || ',"entities":' || array_to_json(entities)::text
+  || ',"event":' || content || ',"id":' || to_json(id)::text || ',"patients":' || array_to_json(patients)::text
+  || ',"recorded":"' || to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS')
+  || CASE WHEN date_part('microseconds', recorded)::int8 % 1000 = 0 THEN 'Z' ELSE '~Z' END || '","requestId":'
+  || coalesce(to_json(request_id)::text, 'null') || ',"seq":' || seq::text || '}'`;
+

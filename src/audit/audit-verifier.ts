@@ -1,7 +1,7 @@
-import type { KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import type { Queryable } from '../modules/database/db.js';
-import { chainHashHex, GENESIS_HASH } from './canonical-json.js';
-import { recordTextOf } from './audit-record.js';
+import { GENESIS_HASH } from './canonical-json.js';
+import { RECORD_TEXT_SQL } from './audit-record.js';
 import { verifyCheckpoint } from './checkpoint-keys.js';
 
 export type ProblemKind = 'hash-mismatch' | 'broken-link' | 'missing-record' | 'tail-missing' | 'checkpoint-forged' | 'checkpoint-mismatch';
@@ -30,30 +30,73 @@ export interface VerifyReport {
   recordsPerSecond: number;
 }
 
-/** rows per keyset batch: two batches in memory at once stay small next to the hub's 256 MB heap */
+/** rows per batch; up to PARALLEL batches are fetched at once (each on its own connection of the pool) */
 const BATCH = 5_000;
+const PARALLEL = 3;
 const hex = (b: Buffer) => b.toString('hex');
 
 // column positions of a batch row (fetched as arrays: no object per row)
-const SEQ = 0, PREV = 1, HASH = 2, CONTENT = 3, ID = 4, RECORDED = 5, PATIENTS = 6, AGENTS = 7, ENTITIES = 8, REQUEST = 9;
+const SEQ = 0, HASH = 1, LINKED = 2, FIRST_PREV = 3, TEXT = 4;
 
-function fetchBatch(q: Queryable, after: number): Promise<{ rows: any[][] }> {
+/** every column as the text PostgreSQL sent: nothing for node-postgres to convert */
+const RAW_TEXT = { getTypeParser: () => (value: string) => value };
+
+/**
+ * The rows at positions (from, to] as [seq, hash, linked, firstPrev, text]. PostgreSQL renders each row's hashed text
+ * (RECORD_TEXT_SQL), so JavaScript only hashes it. Measured on 300,000 records: assembling the text from ten columns
+ * here made the walk bound by node's CPU (string building, date formatting, garbage collection); rendered by
+ * PostgreSQL, the work spreads over the backends of the parallel batches. The link is checked there too, against
+ * the previous row's stored hash (`linked`: 't'/'f'), which the walk has already found equal to the hash it
+ * computed; only a range's first row brings its prev_hash (`firstPrev`) to compare here. Measured: 15 % faster than
+ * fetching every prev_hash and id (those of a finding are fetched when it is reported).
+ */
+function fetchBatch(q: Queryable, from: number, to: number): Promise<{ rows: (string | null)[][] }> {
   return q.query({
-    name: 'audit_verify_batch',
+    name: 'audit_verify_range',
     rowMode: 'array',
-    // everything as text, rendered by PostgreSQL as the hashed record has it: nothing to parse here
-    text: `SELECT seq::text AS seq, encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash, content, id,
-                  to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS recorded,
-                  array_to_json(patients)::text AS patients, array_to_json(agents)::text AS agents,
-                  array_to_json(entities)::text AS entities, request_id
-           FROM audit_event WHERE seq > $1 ORDER BY audit_event.seq LIMIT $2`,
-    values: [after, BATCH],
+    types: RAW_TEXT,
+    text: `SELECT seq::text, encode(hash, 'hex'), prev_hash = lag(hash) OVER w,
+                  CASE WHEN lag(hash) OVER w IS NULL THEN encode(prev_hash, 'hex') END, ${RECORD_TEXT_SQL}
+           FROM audit_event WHERE seq > $1 AND seq <= $2 WINDOW w AS (ORDER BY seq) ORDER BY audit_event.seq`,
+    values: [from, to],
   } as Parameters<Queryable['query']>[0]);
 }
 
+/** The first record at or after a position, in the batch row form (a range came back empty: what follows the gap). */
+function firstFrom(q: Queryable, seq: number): Promise<{ rows: (string | null)[][] }> {
+  return q.query({
+    rowMode: 'array',
+    types: RAW_TEXT,
+    text: `SELECT seq::text, encode(hash, 'hex'), NULL, encode(prev_hash, 'hex'), ${RECORD_TEXT_SQL}
+           FROM audit_event WHERE seq >= $1 ORDER BY audit_event.seq LIMIT 1`,
+    values: [seq],
+  } as Parameters<Queryable['query']>[0]);
+}
+
+/** id and stored prev_hash of the record at a position (for a finding's report). */
+async function details(q: Queryable, seq: number): Promise<{ id: string; prev: string }> {
+  const res = await q.query(`SELECT id, encode(prev_hash, 'hex') AS prev FROM audit_event WHERE seq = $1`, [seq]);
+  return res.rows[0] ?? { id: '', prev: '' };
+}
+
+/** SHA-256(prev ‖ UTF-8 of text) in hex, through one reused buffer (one-shot hashing: no Hash object per record). */
+class Hasher {
+  private buf = Buffer.allocUnsafe(1 << 16);
+
+  link(prevHex: string, text: string): string {
+    for (;;) {
+      this.buf.write(prevHex, 0, 'hex');
+      const n = this.buf.write(text, 32, 'utf8');
+      // a full buffer may have cut the text short: grow it and write again
+      if (32 + n < this.buf.length - 4) return hash('sha256', this.buf.subarray(0, 32 + n), 'hex');
+      this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+    }
+  }
+}
+
 /**
- * Walks the whole chain in seq order (keyset batches, the next one fetched while this one is hashed), recomputing
- * every hash from the stored record, and checks the signed checkpoints (the table's and any kept elsewhere that are
+ * Walks the whole chain in seq order (ranges of positions, up to PARALLEL fetched while the current one is hashed),
+ * recomputing every hash from the stored record, and checks the signed checkpoints (the table's and any kept elsewhere that are
  * passed in). Reports OK, or the first broken record and every checkpoint problem.
  */
 export async function verifyAuditChain(q: Queryable, keys: Map<string, KeyObject>, external: string[] = []): Promise<VerifyReport> {
@@ -87,42 +130,63 @@ export async function verifyAuditChain(q: Queryable, keys: Map<string, KeyObject
   let records = 0;
   let checkpointedSeq = 0;
   let broken = false;
-  let pending = fetchBatch(q, 0);
-  walk: for (;;) {
-    const rows = (await pending).rows;
-    if (!rows.length) break;
-    pending = fetchBatch(q, Number(rows[rows.length - 1][SEQ]));
+  // positions are consecutive from 1, so batches are ranges of positions and several can be fetched at once; the
+  // walk covers the chain as it was when it started (records appended meanwhile are left for the next run)
+  const end = Number((await q.query('SELECT coalesce(max(seq), 0)::text AS n FROM audit_event')).rows[0].n);
+  const hasher = new Hasher();
+  const inFlight: Promise<{ rows: (string | null)[][] }>[] = [];
+  let nextFrom = 0;
+  const fill = () => {
+    while (inFlight.length < PARALLEL && nextFrom < end) {
+      inFlight.push(fetchBatch(q, nextFrom, Math.min(nextFrom + BATCH, end)));
+      nextFrom += BATCH;
+    }
+  };
+  fill();
+  walk: while (inFlight.length) {
+    let rows = (await inFlight.shift()!).rows;
+    if (!rows.length) {
+      // a whole range is missing: the first record present after it is the finding (ranges are not walked on:
+      // a forged far position must not make the walk query billions of empty ranges)
+      rows = (await firstFrom(q, expectedSeq)).rows;
+      if (!rows.length) break;
+    } else fill();
     for (const r of rows) {
       const seq = Number(r[SEQ]);
-      const id: string = r[ID];
       if (seq !== expectedSeq) {
+        const { id, prev } = await details(q, seq);
         problems.push({
           kind: 'missing-record',
           position: expectedSeq,
           id,
           expected: prevHex,
-          stored: r[PREV],
+          stored: prev,
           message: `record${seq - expectedSeq > 1 ? `s ${expectedSeq}..${seq - 1} are` : ` ${expectedSeq} is`} missing (the next present is ${seq}, AuditEvent/${id})`,
         });
         broken = true;
         break walk;
       }
-      if (prevHex !== r[PREV]) {
-        problems.push({ kind: 'broken-link', position: seq, id, expected: prevHex, stored: r[PREV], message: `record ${seq} (AuditEvent/${id}) does not follow record ${seq - 1}: its previous hash differs` });
+      if (r[LINKED] === null ? r[FIRST_PREV] !== prevHex : r[LINKED] !== 't') {
+        const { id, prev } = await details(q, seq);
+        problems.push({ kind: 'broken-link', position: seq, id, expected: prevHex, stored: prev, message: `record ${seq} (AuditEvent/${id}) does not follow record ${seq - 1}: its previous hash differs` });
         broken = true;
         break walk;
       }
-      const computed = chainHashHex(prevHex, recordTextOf(seq, r[CONTENT], id, r[RECORDED], r[PATIENTS], r[AGENTS], r[ENTITIES], r[REQUEST]));
+      const computed = hasher.link(prevHex, r[TEXT]!);
       if (computed !== r[HASH]) {
-        problems.push({ kind: 'hash-mismatch', position: seq, id, expected: computed, stored: r[HASH], message: `record ${seq} (AuditEvent/${id}) was altered: its content does not give its stored hash` });
+        const { id } = await details(q, seq);
+        problems.push({ kind: 'hash-mismatch', position: seq, id, expected: computed, stored: r[HASH]!, message: `record ${seq} (AuditEvent/${id}) was altered: its content does not give its stored hash` });
         broken = true;
         break walk;
       }
       const signed = expectAt.get(seq);
       if (signed) {
         for (const cp of signed) {
-          if (cp.hash !== computed) problems.push({ kind: 'checkpoint-mismatch', position: seq, id, expected: cp.hash, stored: computed, message: `${cp.label} signed another hash for record ${seq}: the chain was rewritten` });
-          else checkpointedSeq = seq;
+          if (cp.hash === computed) checkpointedSeq = seq;
+          else {
+            const { id } = await details(q, seq);
+            problems.push({ kind: 'checkpoint-mismatch', position: seq, id, expected: cp.hash, stored: computed, message: `${cp.label} signed another hash for record ${seq}: the chain was rewritten` });
+          }
         }
       }
       prevHex = computed;
@@ -130,7 +194,7 @@ export async function verifyAuditChain(q: Queryable, keys: Map<string, KeyObject
       records++;
     }
   }
-  await pending.catch(() => undefined);
+  await Promise.all(inFlight.map((p) => p.catch(() => undefined)));
   const lastSeq = expectedSeq - 1;
   if (!broken && maxCheckpointSeq > lastSeq) {
     problems.push({

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { TOKEN_OF } from './record-dictionary.js';
 
 /**
  * Canonical JSON (the RFC 8785 shape for the values an AuditEvent holds): object keys sorted by UTF-16 code units,
@@ -49,6 +50,65 @@ function walk(value: object): unknown {
     if (w !== v) (copy ??= { ...obj })[k] = w;
   }
   return copy ?? obj;
+}
+
+/** `"key":` texts, cached: records use a few dozen keys. */
+const keyTexts = new Map<string, string>();
+const keyText = (k: string): string => {
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    t = `${JSON.stringify(k)}:`;
+    if (keyTexts.size < 1000) keyTexts.set(k, t);
+  }
+  return t;
+};
+
+/**
+ * The stored form of a record: canonical JSON (as `canonicalJson` writes it) except that the dictionary's constant
+ * objects are written as their tokens (record-dictionary.ts), so `expandRecord(storedJson(v)) === canonicalJson(v)`.
+ * Written here rather than by JSON.stringify because the tokens must be found by identity; measured, this walk is
+ * also cheaper than the key-order check plus JSON.stringify of the whole (the constant parts are never walked).
+ */
+export function storedJson(value: unknown): string {
+  return write(value) ?? 'null';
+}
+
+function write(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object':
+      break;
+    default:
+      return undefined; // undefined, functions, symbols: dropped from objects, null in arrays (as JSON.stringify)
+  }
+  if (value === null) return 'null';
+  const token = TOKEN_OF.get(value);
+  if (token !== undefined) return token;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return write((value as { toJSON: () => unknown }).toJSON());
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (write(value[i]) ?? 'null');
+    return out + ']';
+  }
+  const obj = value as Record<string, unknown>;
+  let keys = Object.keys(obj);
+  for (let i = 1; i < keys.length; i++) {
+    if (!(keys[i - 1] < keys[i])) {
+      keys = [...keys].sort();
+      break;
+    }
+  }
+  let out = '{';
+  for (const k of keys) {
+    const v = write(obj[k]);
+    if (v === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + keyText(k) + v;
+  }
+  return out + '}';
 }
 
 /** The chain link: SHA-256(previous hash ‖ UTF-8 bytes of the record's canonical JSON). */

@@ -255,6 +255,35 @@ describe('audit trail tamper evidence (own hub and database)', () => {
     expect((await verify()).result).toEqual([true]);
   });
 
+  it('awkward values (quotes, backslashes, commas, braces, spaces, "NULL", non-ASCII) are hashed as the verifier renders them', async () => {
+    const trail = hub.app.get(AuditTrail);
+    const odd = ['a"b', 'c\\d', 'e,f', '{g}', 'h i', 'NULL', 'ümlaut €', ''];
+    const event = await trail.record({
+      type: { system: DCM, code: '110114', display: 'User "Authentication" \\ ü' },
+      action: 'E',
+      status: 200,
+      principal: { kind: 'user', userId: odd.join('|'), clientId: 'c"l,i{e}nt é', address: '10.0.0.8' },
+      patients: odd.filter(Boolean),
+      entities: odd.map((v) => `Thing/${v}`),
+      requestId: 'req "x" \\ é',
+      door: 'oauth',
+    });
+    const stored = await http('GET', `${fhir}/AuditEvent/${event!.id}`);
+    expect(stored.body.type.display).toBe('User "Authentication" \\ ü');
+    const v = await verify();
+    expect(v.problem, JSON.stringify(v.problem)).toBeUndefined();
+    expect(v.result).toEqual([true]);
+    // and changing one such value is found
+    const seq = Number((await db.query('SELECT seq FROM audit_event WHERE id = $1', [event!.id])).rows[0].seq);
+    const before = await row(seq);
+    await tamper(['UPDATE audit_event SET entities = array_replace(entities, $2, $3) WHERE seq = $1', [seq, 'Thing/a"b', 'Thing/a\\"b']]);
+    const broken = await verify();
+    expect(broken.problem?.[0]?.kind).toEqual(['hash-mismatch']);
+    expect(broken.problem?.[0]?.position).toEqual([seq]);
+    await tamper(['UPDATE audit_event SET entities = $2 WHERE seq = $1', [seq, before.entities]]);
+    expect((await verify()).result).toEqual([true]);
+  });
+
   it('no write and no answer without its record: when the record cannot be written, the create fails and nothing is stored', async () => {
     await db.query(`CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.request_id LIKE 'fail-audit-%' THEN RAISE EXCEPTION 'audit storage failure (test)'; END IF; RETURN NEW; END $$`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, chainHash, chainHashHex, GENESIS_HASH, inKeyOrder } from '../../src/audit/canonical-json.js';
+import { canonicalJson, chainHash, chainHashHex, GENESIS_HASH, inKeyOrder, storedJson } from '../../src/audit/canonical-json.js';
+import { expandRecord, TOKEN_MARK } from '../../src/audit/record-dictionary.js';
 import { interactionEvent, rejectedEvent } from '../../src/audit/audit-event-builder.js';
 import { FhirError } from '../../src/fhir/operation-outcome.js';
 import { indexOf, recordText } from '../../src/audit/audit-record.js';
@@ -54,15 +55,37 @@ describe('canonical JSON and the hashed record', () => {
         for (const outcome of [{ result: { status: 200, resourceJson: '{"subject": {"reference": "Patient/p1"}}' } }, { error: new FhirError(403, 'no') }]) {
           const e = interactionEvent({ ...ix, principal }, 'http://hub/fhir', outcome as any, 'a note');
           expect(inKeyOrder(e), JSON.stringify(e)).toBe(e);
+          // the stored form renders back to exactly the canonical JSON of the event
+          const stored = storedJson(e);
+          expect(stored).toContain(TOKEN_MARK);
+          expect(stored.length).toBeLessThan(canonicalJson(e).length * 0.75);
+          expect(expandRecord(stored)).toBe(canonicalJson(e));
           checked++;
         }
       }
       const r = rejectedEvent({ method: 'get', path: '/fhir/Nope', principal, baseUrl: 'http://hub/fhir', requestId: 'r3', door: 'rest', error: new FhirError(404, 'unknown') } as any);
       expect(inKeyOrder(r), JSON.stringify(r)).toBe(r);
+      expect(expandRecord(storedJson(r))).toBe(canonicalJson(r));
     }
     expect(checked).toBe(30);
     // and an out-of-order record is still put in order (a copy)
     const unordered = { b: 1, a: { d: 1, c: 2 } };
     expect(inKeyOrder(unordered)).not.toBe(unordered);
+  });
+
+  it('the stored form: canonical JSON with the dictionary\'s constants as tokens; anything else is written out', () => {
+    const odd = { b: [1, undefined, () => 1, { toJSON: () => 'j' }], a: { y: null, x: 'é\u2028"\u0001', w: undefined }, c: -0, d: 1e21, e: true };
+    expect(storedJson(odd)).toBe(canonicalJson(odd));
+    expect(storedJson(undefined)).toBe('null');
+    // a caller's string that looks like a token is escaped by JSON, so it can never be taken for one
+    const e = interactionEvent({ kind: 'read', resourceType: 'Patient', id: 'p1', params: [], prefer: {}, door: 'rest', requestId: `${TOKEN_MARK}A` } as any, 'http://hub/fhir', { result: { status: 200 } } as any);
+    const stored = storedJson(e);
+    expect(stored).toContain('"value":"\\u0001A"');
+    expect(JSON.parse(expandRecord(stored))).toEqual(JSON.parse(canonicalJson(e)));
+    // records stored before the dictionary existed hold no token and render as they are
+    const v1 = canonicalJson(e);
+    expect(expandRecord(v1)).toBe(v1);
+    // a token the dictionary does not know (only an altered row holds one) renders as null: still JSON
+    expect(expandRecord(`{"a":${TOKEN_MARK}~}`)).toBe('{"a":null}');
   });
 });
