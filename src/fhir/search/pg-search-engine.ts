@@ -26,14 +26,17 @@ export class PgSearchEngine implements SearchEngine {
     const types = this.scopeTypes(request, parsed);
     const sql = new SqlParams();
     const scope: Scope = { alias: 'r0', types };
-    const where = await this.whereClause(q, sql, scope, request, parsed);
+    // consent is decided on the rows the page walks, not on every match (pageStatement's `late`)
+    const consent = request.restriction?.consent;
+    const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed);
+    const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     const summaryCount = parsed.summary === 'count';
     const count = summaryCount ? 0 : parsed.count;
     // Without _total, a total is given only when it is free: a first page that holds every match. Counting a large
     // match set costs more than the page itself (and doubles the planning work), so it is asked for explicitly.
     const total = parsed.total ?? (summaryCount ? 'accurate' : 'none');
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
-    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total });
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late });
     const res = await q.query(prepared(text, sql.values));
     let rows = res.rows.filter((row: any) => row.rid !== null);
     let totalValue = res.rows[0]?.total;

@@ -62,6 +62,12 @@ export interface PageStatementInput {
   /** rows to fetch (the page size plus one, to know whether there is more) */
   limit: number;
   total: 'none' | 'estimate' | 'accurate';
+  /**
+   * A condition that is costly per row (the consent decision): checked only on the candidates the page walks, in
+   * page order, until the page is full — not on every match. It may use the scope alias' rid, resource_type and id.
+   * The total counts with it.
+   */
+  late?: string;
 }
 
 export const ESTIMATE_CAP = 10_000;
@@ -80,19 +86,29 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const order = [...input.sort.map((k, i) => `k${i} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `rid ${reverse ? 'DESC' : 'ASC'}`];
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
-  return `WITH page AS (
-      SELECT ${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}
-      FROM resource ${r} WHERE ${where.join(' AND ')}
-      ORDER BY ${order.join(', ')} LIMIT ${sql.p(input.limit, 'int')})
+  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), sql.p(input.limit, 'int'), input.late);
+  return `WITH page AS (${page})
     SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total
     FROM (SELECT ${total} AS total) t
     LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
     ORDER BY ${order.map((o) => `p.${o}`).join(', ')}`;
 }
 
+/**
+ * `SELECT cols FROM from ORDER BY order LIMIT limit`. With a late condition the matches are taken in order and the
+ * condition is checked on them one by one until the page is full: `OFFSET 0` keeps the planner from pushing it down
+ * to every match, and the outer query has no ORDER BY of its own, so the LIMIT's row estimate still reaches the
+ * inner plan (an index read in key order stays a fast start). The inner order is kept: a filter over one ordered
+ * subquery does not reorder rows.
+ */
+function limited(r: string, cols: string, from: string, order: string, limit: string, late: string | undefined): string {
+  if (!late) return `SELECT ${cols} FROM ${from} ORDER BY ${order} LIMIT ${limit}`;
+  return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} OFFSET 0) ${r} WHERE ${late} LIMIT ${limit}`;
+}
+
 function totalExpression(sql: SqlParams, input: PageStatementInput): string {
   const r = input.scope.alias;
-  const baseWhere = input.where.join(' AND ');
+  const baseWhere = [...input.where, ...(input.late ? [input.late] : [])].join(' AND ');
   if (input.total === 'accurate') return `(SELECT count(*) FROM resource ${r} WHERE ${baseWhere})`;
   if (input.total === 'estimate') return `(SELECT count(*) FROM (SELECT 1 FROM resource ${r} WHERE ${baseWhere} LIMIT ${ESTIMATE_CAP}) e)`;
   return 'NULL::bigint';
@@ -143,13 +159,9 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
     }
   }
   const parts: Record<number, string> = {
-    0: `SELECT ${r}.rid, ${r}.version_id, ${s}.${ix.col} AS k0${restCols}
-        FROM ${ix.table} ${s} JOIN resource ${r} ON ${r}.rid = ${s}.rid
-        WHERE ${valued.join(' AND ')}
-        ORDER BY k0 ${keyed}, ${restOrder}${r}.${ridOrder} LIMIT ${limit}`,
-    1: `SELECT ${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}
-        FROM resource ${r} WHERE ${missing.join(' AND ')}
-        ORDER BY ${restOrder}${r}.${ridOrder} LIMIT ${limit}`,
+    0: limited(r, `${r}.rid, ${r}.version_id, ${s}.${ix.col} AS k0${restCols}`, `${ix.table} ${s} JOIN resource ${r} ON ${r}.rid = ${s}.rid
+        WHERE ${valued.join(' AND ')}`, `k0 ${keyed}, ${restOrder}${r}.${ridOrder}`, limit, input.late),
+    1: limited(r, `${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}`, `resource ${r} WHERE ${missing.join(' AND ')}`, `${restOrder}${r}.${ridOrder}`, limit, input.late),
   };
   const [a, b] = partOrder;
   const cte = [`pa AS MATERIALIZED (${parts[a]})`];
