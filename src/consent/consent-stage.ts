@@ -7,13 +7,12 @@ import { matchedRulesStatement, patientsStatement } from '../fhir/search/query/c
 import { SqlParams } from '../fhir/search/query/sql-params.js';
 import type { SearchEngine } from '../fhir/search/search-engine.js';
 import type { Db, Queryable } from '../modules/database/db.js';
-import type { BreakGlassSessions } from './break-glass-sessions.js';
 import type { ConsentAuditEvent, ConsentAuditRecorder } from './consent-audit.js';
 import type { ConsentConfig } from './consent-config.js';
-import type { ConsentPolicy, ConsentPolicyStore } from './consent-policy.js';
+import { ConsentContextReader } from './consent-context.js';
+import type { ConsentPolicy } from './consent-policy.js';
 import { decide, type BasePolicy, type MatchedRule } from './consent-rules.js';
-import type { PractitionerRoles } from './practitioner-roles.js';
-import { governedByConsent, requesterFacts } from './requester.js';
+import { actionsOf, governedByConsent, requesterFacts } from './requester.js';
 import { searchedPatients, searchFilterReason } from './search-disclosure.js';
 
 /** Operations that must reach their handler whatever the consents say (they are how access is regained or managed). */
@@ -35,25 +34,29 @@ export interface DenialReason {
  */
 export class ConsentStage implements PipelineStage {
   readonly name = 'consent' as const;
+  private readonly context: ConsentContextReader;
 
   constructor(
     private readonly db: Db,
     private readonly config: ConsentConfig,
-    private readonly policies: ConsentPolicyStore,
-    private readonly sessions: BreakGlassSessions,
     private readonly search: SearchEngine,
     private readonly registry: SearchParamRegistry,
     private readonly audit: ConsentAuditRecorder,
-    private readonly roles: PractitionerRoles,
-  ) {}
+  ) {
+    this.context = new ConsentContextReader(registry);
+  }
 
   async handle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult> {
     if (!this.config.enabled || ix.kind === 'capabilities' || !governedByConsent(ix.principal)) return next();
     const q = ctx.tx ?? this.db;
     const p = ix.principal;
-    const policy = await this.policies.current(q);
-    const btg = p.kind === 'user' && p.userId ? await this.sessions.active(q, p.userId) : undefined;
-    const affiliation = p.kind === 'user' && !p.organization && p.fhirUser?.startsWith('Practitioner/') ? await this.roles.of(q, p.fhirUser) : undefined;
+    const isSearch = ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment';
+    const patients = isSearch ? searchedPatients(ix) : [];
+    // policy, break-the-glass sessions, roles and the searched patients' denials: one round trip, never cached
+    const cx = await this.context.read(q, { principal: p, actions: actionsOf(ix.kind), searchedPatients: patients });
+    const policy = cx.policy;
+    const btg = p.kind === 'user' && p.userId ? cx.breakGlass : undefined;
+    const affiliation = cx.affiliation;
     if (affiliation?.organizations.length) {
       // what the user writes is owned by (the first of) their organizations, as if the token had named it
       ix.principal = { ...ix.principal, organization: affiliation.organizations[0], actingAs: [...(p.actingAs ?? []), ...affiliation.roles] };
@@ -79,11 +82,8 @@ export class ConsentStage implements PipelineStage {
       case 'search-system':
       case 'search-compartment': {
         ix.restriction = { ...ix.restriction, consent: facts };
-        // the reason is looked up next to the search (another connection), not after it
-        const patients = searchedPatients(ix);
-        const reasonLookup = patients.length && !ctx.tx ? searchFilterReason(this.db, patients, facts).catch(() => undefined) : undefined;
         const result = await this.passOn(ix, next, btg);
-        const reason = reasonLookup ? await reasonLookup : patients.length ? await searchFilterReason(q, patients, facts) : undefined;
+        const reason = searchFilterReason(cx.denials, patients, facts);
         if (reason) await this.audit.record(this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
         return result;
       }
