@@ -12,7 +12,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-import { ROOT, log, percentile, readProc, startHub, stopHub } from './hub-process.js';
+import { pathToFileURL } from 'node:url';
+import { BENCH_DIR, ROOT, log, percentile, readProc, sleep, startHub, stopHub } from './hub-process.js';
 
 const HELP = `usage: node bench/consent.js [options]
   --patients N        patients to generate (default 2000); each has --per observations and 2 conditions
@@ -24,6 +25,7 @@ const HELP = `usage: node bench/consent.js [options]
   --hub FILE          default dist/main.js
   --dir DIR           DATA_DIR to use and keep (generated once, reused when it has data)
   --only RE           only the searches whose name matches this regular expression
+  --profile DIR       CPU-profile the hub during each measured search (bench/profiler-preload.js; slower, not for the table)
 `;
 
 const { values: opt } = parseArgs({
@@ -37,6 +39,7 @@ const { values: opt } = parseArgs({
     hub: { type: 'string', default: path.join(ROOT, 'dist/main.js') },
     dir: { type: 'string' },
     only: { type: 'string' },
+    profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -216,16 +219,29 @@ async function measure(base, token, paths, hubPid) {
     inst.on('response', (_c, _s, _b, ms) => lat.push(ms));
   });
   // CPU per request of the hub + PostgreSQL: much less sensitive to other load on the machine than req/s
-  const cpu = cpuMs(cpu0, cpuTicks(hubPid)) / res.requests.total;
-  return { rps: res.requests.total / res.duration, p50: percentile(lat, 50), p95: percentile(lat, 95), non2xx: res.non2xx, cpu };
+  const cpu1 = cpuTicks(hubPid);
+  const cpu = cpuMs(cpu0, cpu1) / res.requests.total;
+  const hubCpu = ((cpu1.get(hubPid) - cpu0.get(hubPid)) * 10) / res.requests.total;
+  return { rps: res.requests.total / res.duration, p50: percentile(lat, 50), p95: percentile(lat, 95), non2xx: res.non2xx, cpu, hubCpu };
 }
 
 async function main() {
   const dir = opt.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hub-bench-consent-'));
   const statePath = path.join(dir, 'bench-consent.json');
   const reuse = opt.dir && fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, 'utf8')) : undefined;
-  const env = (on) => ({ HUB_CONSENT: on ? 'on' : 'off', HUB_BOOTSTRAP_CLIENT_ID: CLIENT, HUB_BOOTSTRAP_CLIENT_SECRET: SECRET, HUB_AUTH: 'on' });
-  let hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(true) });
+  const env = (on) => ({ HUB_CONSENT: on ? 'on' : 'off', HUB_BOOTSTRAP_CLIENT_ID: CLIENT, HUB_BOOTSTRAP_CLIENT_SECRET: SECRET, HUB_AUTH: 'on', ...(opt.profile ? { BENCH_PROFILE_DIR: path.resolve(opt.profile) } : {}) });
+  const nodeArgs = opt.profile ? ['--import', pathToFileURL(path.join(BENCH_DIR, 'profiler-preload.js')).href] : [];
+  if (opt.profile) fs.mkdirSync(opt.profile, { recursive: true });
+  // bench/profiler-preload.js: the first SIGUSR2 starts a profile named by the label file, the second writes it
+  const profile = async (hub, label) => {
+    if (!opt.profile) return;
+    const state = path.join(opt.profile, 'state');
+    if (label) fs.writeFileSync(path.join(opt.profile, 'label'), label);
+    const before = readProc(state);
+    hub.child.kill('SIGUSR2');
+    for (let i = 0; i < 100 && readProc(state) === before; i++) await sleep(50);
+  };
+  let hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(true), nodeArgs });
   let seed = 7;
   const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
   let sys = await systemToken(hub.base);
@@ -252,14 +268,16 @@ async function main() {
     const on = round % 2 === 0;
     if (round > 0) {
       await stopHub(hub);
-      hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(on) });
+      hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(on), nodeArgs });
     }
     for (const [key, paths] of Object.entries(queries)) {
       if (opt.only && !new RegExp(opt.only).test(key)) continue;
+      await profile(hub, `${on ? 'on' : 'off'}-${round}-${key.replace(/\W+/g, '_')}`);
       const r = await measure(hub.base, token, paths, hub.pid);
+      await profile(hub);
       const slot = (results[key] ??= { on: [], off: [] });
       slot[on ? 'on' : 'off'].push(r);
-      log(`${on ? 'on ' : 'off'} ${key}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(1)} ms p95 ${r.p95.toFixed(1)} ms, ${r.cpu.toFixed(2)} CPU ms/req${r.non2xx ? ` non-2xx ${r.non2xx}` : ''}`);
+      log(`${on ? 'on ' : 'off'} ${key}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(1)} ms p95 ${r.p95.toFixed(1)} ms, ${r.cpu.toFixed(2)} CPU ms/req (hub ${r.hubCpu.toFixed(2)})${r.non2xx ? ` non-2xx ${r.non2xx}` : ''}`);
     }
   }
   hub.keep = !!opt.dir;
