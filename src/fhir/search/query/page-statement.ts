@@ -68,6 +68,10 @@ export interface PageStatementInput {
    * The total counts with it.
    */
   late?: string;
+  /** a scalar expression evaluated once and returned as column `extra` (what the consent condition read) */
+  extra?: string;
+  /** a CTE the conditions refer to (`name AS (...)`), put first in the statement's WITH */
+  with?: string;
 }
 
 export const ESTIMATE_CAP = 10_000;
@@ -87,9 +91,9 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
   const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), sql.p(input.limit, 'int'), input.late);
-  return `WITH page AS (${page})
-    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total
-    FROM (SELECT ${total} AS total) t
+  return `WITH ${input.with ? `${input.with}, ` : ''}page AS (${page})
+    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
+    FROM (SELECT ${total} AS total${extraValue(input)}) t
     LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
     ORDER BY ${order.map((o) => `p.${o}`).join(', ')}`;
 }
@@ -105,6 +109,10 @@ function limited(r: string, cols: string, from: string, order: string, limit: st
   if (!late) return `SELECT ${cols} FROM ${from} ORDER BY ${order} LIMIT ${limit}`;
   return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} OFFSET 0) ${r} WHERE ${late} LIMIT ${limit}`;
 }
+
+// computed once (a scalar subquery) and sent as text: only the first row's is read
+const extraColumn = (input: PageStatementInput) => (input.extra ? ', t.extra' : '');
+const extraValue = (input: PageStatementInput) => (input.extra ? `, (SELECT (${input.extra})::text) AS extra` : '');
 
 function totalExpression(sql: SqlParams, input: PageStatementInput): string {
   const r = input.scope.alias;
@@ -172,10 +180,10 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
     union.push(`SELECT 1 AS part, * FROM pb`);
   }
   const order = [`u.part`, `u.k0 ${keyed}`, ...rest.map((k, i) => `u.k${i + 1} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `u.${ridOrder}`];
-  return `WITH ${cte.join(',\n')},
+  return `WITH ${[...(input.with ? [input.with] : []), ...cte].join(',\n')},
     page AS (SELECT * FROM (${union.join(' UNION ALL ')}) u ORDER BY ${order.join(', ')} LIMIT ${limit})
-    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total
-    FROM (SELECT ${totalExpression(sql, input)} AS total) t
+    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
+    FROM (SELECT ${totalExpression(sql, input)} AS total${extraValue(input)}) t
     LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
     ORDER BY ${order.map((o) => o.replace(/^u\./, 'p.')).join(', ')}`;
 }
