@@ -99,7 +99,12 @@ export class ConsentStage implements PipelineStage {
     } catch (e) {
       failure = e;
     }
-    const cx = observed ? parseContext(observed, live) : await this.context.read(q, { ...own, live });
+    let cx: ConsentContext;
+    try {
+      cx = observed ? parseContext(observed, live) : await this.context.read(q, { ...own, live });
+    } catch (e) {
+      throw failure ?? e; // e.g. a failed statement aborted the transaction: the search's own error is the answer
+    }
     const { facts, btg } = this.mark(ix, cx);
     if (btg?.sessions.length) {
       await this.audit.record(this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { http } from '../support/hub.js';
-import { clinician, consent, create, LOINC, setPolicy, type Clinician } from './consent-support.js';
+import { clinician, consent, create, LOINC, type Clinician } from './consent-support.js';
 
 /**
  * Consent is decided on the rows a page walks, after the matches are put in page order (not on every match):
@@ -15,7 +15,7 @@ const visible: string[] = [];
 const hidden: string[] = [];
 
 beforeAll(async () => {
-  await setPolicy({ base: 'opt-out', hideDenied: false });
+  // the base policy is the default opt-out (not set here: test files run in parallel against one hub)
   B = await clinician('Pager');
   code = `paging-${randomUUID().slice(0, 8)}`;
   const a = await create({ resourceType: 'Patient', name: [{ family: 'Paged' }] });
@@ -77,6 +77,12 @@ describe('paging under consent', () => {
     const r = await walk(`Observation?code=${LOINC}|${code}&_count=1`);
     expect(r.ids).toEqual(visible);
     expect(r.sizes.every((n) => n === 1)).toBe(true);
+  });
+
+  it('a search that fails before its statement answers its own error (OperationOutcome), not a 500', async () => {
+    const res = await http('GET', `Observation?code=${LOINC}|${code}&date=not-a-date`, undefined, { ...B.headers, prefer: 'handling=strict' });
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
   it('_summary=count counts only what the requester may see', async () => {

@@ -50,14 +50,12 @@ beforeAll(async () => {
   }
   base2 = `http://127.0.0.1:${port}/fhir`;
 
-  await setPolicy({ base: 'opt-out', hideDenied: false });
   B = await clinician('Twohub');
   patient = await create({ resourceType: 'Patient', name: [{ family: 'Twohub' }] });
   depression = await create({ resourceType: 'Condition', subject: { reference: `Patient/${patient}` }, code: { coding: [{ system: SNOMED, code: '370143000' }] } });
 });
 
 afterAll(async () => {
-  await setPolicy({ base: 'opt-out', hideDenied: false });
   if (second && second.exitCode === null) {
     const exited = new Promise((r) => second.once('exit', r));
     second.kill('SIGTERM');
@@ -78,11 +76,15 @@ describe('consent context across hub processes', () => {
 
   it('a base policy change made through one hub decides the next request on the other', async () => {
     await warm(B, 200);
+    // opt-in for as short a time as possible: the base policy is global and other test files run in parallel
     await setPolicy({ base: 'opt-in' });
-    expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(403);
-    const search = await http2('GET', `Condition?subject=Patient/${patient}&_total=accurate`, undefined, B.headers);
-    expect(search.body.total).toBe(0);
-    await setPolicy({ base: 'opt-out' });
+    try {
+      expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(403);
+      const search = await http2('GET', `Condition?subject=Patient/${patient}&_total=accurate`, undefined, B.headers);
+      expect(search.body.total).toBe(0);
+    } finally {
+      await setPolicy({ base: 'opt-out' });
+    }
     expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(200);
   });
 
