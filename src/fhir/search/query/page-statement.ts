@@ -90,7 +90,7 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const order = [...input.sort.map((k, i) => `k${i} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `rid ${reverse ? 'DESC' : 'ASC'}`];
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
-  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), sql.p(input.limit, 'int'), input.late);
+  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), input.late ? '' : sql.p(input.limit, 'int'), input.late, input.limit);
   return `WITH ${input.with ? `${input.with}, ` : ''}page AS (${page})
     SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
     FROM (SELECT ${total} AS total${extraValue(input)}) t
@@ -105,9 +105,12 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
  * inner plan (an index read in key order stays a fast start). The inner order is kept: a filter over one ordered
  * subquery does not reorder rows.
  */
-function limited(r: string, cols: string, from: string, order: string, limit: string, late: string | undefined): string {
+function limited(r: string, cols: string, from: string, order: string, limit: string, late: string | undefined, rows: number): string {
   if (!late) return `SELECT ${cols} FROM ${from} ORDER BY ${order} LIMIT ${limit}`;
-  return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} OFFSET 0) ${r} WHERE ${late} LIMIT ${limit}`;
+  // the row count as a literal: with a parameter a generic plan assumes 10 % of the matches and may walk the whole
+  // table in key order to find a patient's few rows (8 ms instead of 0.1 ms at 2,000 patients); a literal lets the
+  // inner plan be chosen for this page size, as the statement without consent is
+  return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} OFFSET 0) ${r} WHERE ${late} LIMIT ${rows}`;
 }
 
 // computed once (a scalar subquery) and sent as text: only the first row's is read
@@ -168,8 +171,8 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
   }
   const parts: Record<number, string> = {
     0: limited(r, `${r}.rid, ${r}.version_id, ${s}.${ix.col} AS k0${restCols}`, `${ix.table} ${s} JOIN resource ${r} ON ${r}.rid = ${s}.rid
-        WHERE ${valued.join(' AND ')}`, `k0 ${keyed}, ${restOrder}${r}.${ridOrder}`, limit, input.late),
-    1: limited(r, `${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}`, `resource ${r} WHERE ${missing.join(' AND ')}`, `${restOrder}${r}.${ridOrder}`, limit, input.late),
+        WHERE ${valued.join(' AND ')}`, `k0 ${keyed}, ${restOrder}${r}.${ridOrder}`, limit, input.late, input.limit),
+    1: limited(r, `${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}`, `resource ${r} WHERE ${missing.join(' AND ')}`, `${restOrder}${r}.${ridOrder}`, limit, input.late, input.limit),
   };
   const [a, b] = partOrder;
   const cte = [`pa AS MATERIALIZED (${parts[a]})`];
