@@ -12,7 +12,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-import { ROOT, log, percentile, startHub, stopHub } from './hub-process.js';
+import { pathToFileURL } from 'node:url';
+import { BENCH_DIR, ROOT, log, percentile, readProc, sleep, startHub, stopHub } from './hub-process.js';
 
 const HELP = `usage: node bench/consent.js [options]
   --patients N        patients to generate (default 2000); each has --per observations and 2 conditions
@@ -23,6 +24,8 @@ const HELP = `usage: node bench/consent.js [options]
   --rounds N          on/off pairs (default 2)
   --hub FILE          default dist/main.js
   --dir DIR           DATA_DIR to use and keep (generated once, reused when it has data)
+  --only RE           only the searches whose name matches this regular expression
+  --profile DIR       CPU-profile the hub during each measured search (bench/profiler-preload.js; slower, not for the table)
 `;
 
 const { values: opt } = parseArgs({
@@ -35,6 +38,8 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '2' },
     hub: { type: 'string', default: path.join(ROOT, 'dist/main.js') },
     dir: { type: 'string' },
+    only: { type: 'string' },
+    profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -167,7 +172,37 @@ async function generate(base, sys, practitioner, rand) {
   return ids;
 }
 
-async function measure(base, token, paths) {
+/** utime+stime (clock ticks) of a process and of all its descendants (the hub and its PostgreSQL backends). */
+function cpuTicks(root) {
+  const children = new Map();
+  const ticks = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = readProc(`/proc/${d}/stat`);
+    if (!s) continue;
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    ticks.set(Number(d), Number(f[11]) + Number(f[12]));
+    if (!children.has(Number(f[1]))) children.set(Number(f[1]), []);
+    children.get(Number(f[1])).push(Number(d));
+  }
+  const per = new Map();
+  const stack = [root];
+  while (stack.length) {
+    const p = stack.pop();
+    per.set(p, ticks.get(p) ?? 0);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return per;
+}
+
+/** CPU milliseconds the hub and its PostgreSQL used between two snapshots (backends that exited in between are lost). */
+function cpuMs(a, b) {
+  let t = 0;
+  for (const [pid, v] of b) t += v - (a.get(pid) ?? 0);
+  return t * 10; // USER_HZ = 100
+}
+
+async function measure(base, token, paths, hubPid) {
   let k = 0;
   const lat = [];
   const cfg = {
@@ -178,19 +213,35 @@ async function measure(base, token, paths) {
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[k++ % paths.length] }) }],
   };
   await new Promise((resolve, reject) => autocannon({ ...cfg, duration: 2 }, (e) => (e ? reject(e) : resolve())));
+  const cpu0 = cpuTicks(hubPid);
   const res = await new Promise((resolve, reject) => {
     const inst = autocannon(cfg, (e, r) => (e ? reject(e) : resolve(r)));
     inst.on('response', (_c, _s, _b, ms) => lat.push(ms));
   });
-  return { rps: res.requests.total / res.duration, p50: percentile(lat, 50), p95: percentile(lat, 95), non2xx: res.non2xx };
+  // CPU per request of the hub + PostgreSQL: much less sensitive to other load on the machine than req/s
+  const cpu1 = cpuTicks(hubPid);
+  const cpu = cpuMs(cpu0, cpu1) / res.requests.total;
+  const hubCpu = ((cpu1.get(hubPid) - cpu0.get(hubPid)) * 10) / res.requests.total;
+  return { rps: res.requests.total / res.duration, p50: percentile(lat, 50), p95: percentile(lat, 95), non2xx: res.non2xx, cpu, hubCpu };
 }
 
 async function main() {
   const dir = opt.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hub-bench-consent-'));
   const statePath = path.join(dir, 'bench-consent.json');
   const reuse = opt.dir && fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, 'utf8')) : undefined;
-  const env = (on) => ({ HUB_CONSENT: on ? 'on' : 'off', HUB_BOOTSTRAP_CLIENT_ID: CLIENT, HUB_BOOTSTRAP_CLIENT_SECRET: SECRET, HUB_AUTH: 'on' });
-  let hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(true) });
+  const env = (on) => ({ HUB_CONSENT: on ? 'on' : 'off', HUB_BOOTSTRAP_CLIENT_ID: CLIENT, HUB_BOOTSTRAP_CLIENT_SECRET: SECRET, HUB_AUTH: 'on', ...(opt.profile ? { BENCH_PROFILE_DIR: path.resolve(opt.profile) } : {}) });
+  const nodeArgs = opt.profile ? ['--import', pathToFileURL(path.join(BENCH_DIR, 'profiler-preload.js')).href] : [];
+  if (opt.profile) fs.mkdirSync(opt.profile, { recursive: true });
+  // bench/profiler-preload.js: the first SIGUSR2 starts a profile named by the label file, the second writes it
+  const profile = async (hub, label) => {
+    if (!opt.profile) return;
+    const state = path.join(opt.profile, 'state');
+    if (label) fs.writeFileSync(path.join(opt.profile, 'label'), label);
+    const before = readProc(state);
+    hub.child.kill('SIGUSR2');
+    for (let i = 0; i < 100 && readProc(state) === before; i++) await sleep(50);
+  };
+  let hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(true), nodeArgs });
   let seed = 7;
   const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
   let sys = await systemToken(hub.base);
@@ -217,25 +268,37 @@ async function main() {
     const on = round % 2 === 0;
     if (round > 0) {
       await stopHub(hub);
-      hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(on) });
+      hub = await startHub({ hub: opt.hub, dir, logLevel: 'warn', env: env(on), nodeArgs });
     }
     for (const [key, paths] of Object.entries(queries)) {
-      const r = await measure(hub.base, token, paths);
+      if (opt.only && !new RegExp(opt.only).test(key)) continue;
+      await profile(hub, `${on ? 'on' : 'off'}-${round}-${key.replace(/\W+/g, '_')}`);
+      const r = await measure(hub.base, token, paths, hub.pid);
+      await profile(hub);
       const slot = (results[key] ??= { on: [], off: [] });
       slot[on ? 'on' : 'off'].push(r);
-      log(`${on ? 'on ' : 'off'} ${key}: ${r.rps.toFixed(0)} req/s p50 ${r.p50} ms p95 ${r.p95} ms${r.non2xx ? ` non-2xx ${r.non2xx}` : ''}`);
+      log(`${on ? 'on ' : 'off'} ${key}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(1)} ms p95 ${r.p95.toFixed(1)} ms, ${r.cpu.toFixed(2)} CPU ms/req (hub ${r.hubCpu.toFixed(2)})${r.non2xx ? ` non-2xx ${r.non2xx}` : ''}`);
     }
   }
   hub.keep = !!opt.dir;
   await stopHub(hub);
   const avg = (xs, f) => xs.reduce((s, x) => s + f(x), 0) / xs.length;
-  const lines = ['| search | consent off (req/s) | consent on (req/s) | cost | p95 off / on (ms) |', '|---|---:|---:|---:|---|'];
+  const median = (xs, f) => {
+    const v = xs.map(f).sort((x, y) => x - y);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const lines = [
+    '| search | consent off (req/s) | consent on (req/s) | cost | p95 off / on (ms) | CPU ms/req off / on (hub + PostgreSQL) | CPU cost |',
+    '|---|---:|---:|---:|---|---|---:|',
+  ];
   for (const [key, { on, off }] of Object.entries(results)) {
-    const a = avg(off, (x) => x.rps);
-    const b = avg(on, (x) => x.rps);
-    lines.push(`| ${key} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(((a - b) / a) * 100).toFixed(1)} % | ${avg(off, (x) => x.p95).toFixed(0)} / ${avg(on, (x) => x.p95).toFixed(0)} |`);
+    const a = median(off, (x) => x.rps);
+    const b = median(on, (x) => x.rps);
+    const ca = median(off, (x) => x.cpu);
+    const cb = median(on, (x) => x.cpu);
+    lines.push(`| ${key} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(((a - b) / a) * 100).toFixed(1)} % | ${avg(off, (x) => x.p95).toFixed(0)} / ${avg(on, (x) => x.p95).toFixed(0)} | ${ca.toFixed(2)} / ${cb.toFixed(2)} | ${(((cb - ca) / ca) * 100).toFixed(1)} % |`);
   }
-  process.stdout.write(`\nConsent cost: ${patients.length} patients × ${opt.per} observations, ${opt.consented} with a Consent, ${opt.connections} connections, ${opt.rounds} rounds\n\n${lines.join('\n')}\n`);
+  process.stdout.write(`\nConsent cost: ${patients.length} patients × ${opt.per} observations, ${opt.consented} with a Consent, ${opt.connections} connections, ${opt.rounds} rounds (medians)\n\n${lines.join('\n')}\n`);
 }
 
 main().catch((e) => {

@@ -41,47 +41,18 @@ function toSession(row: any): BreakGlassSession {
 }
 
 /**
- * How long this process trusts what it read about a user's sessions. Expiry is exact (each session's end is kept);
- * a session started or ended in this process is seen at once; one started in another hub process is seen here
- * within this bound (the user is denied a little longer: it fails closed).
- */
-const ACTIVE_TTL_MS = 3_000;
-const MAX_CACHED_USERS = 10_000;
-
-/**
  * Break-the-glass sessions in PostgreSQL: a user's emergency access to one patient for a limited time, overriding
- * consent denials for that user and patient, and its review by a compliance officer afterwards.
+ * consent denials for that user and patient, and its review by a compliance officer afterwards. The running
+ * sessions of a request's user are read with the request's consent context (`consent-context.ts`), never cached.
  */
 export class BreakGlassSessions {
-  private readonly cache = new Map<string, { at: number; sessions: { id: string; patient: string; until: number }[] }>();
-
   async start(q: Queryable, p: Principal, patientId: string, purpose: string, reason: string, minutes: number): Promise<BreakGlassSession> {
     const res = await q.query(
       `INSERT INTO break_glass_session (id, user_id, fhir_user, organization, client_id, patient_id, purpose, reason, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9)) RETURNING *`,
       [randomUUID(), p.userId, p.fhirUser ?? null, p.organization ?? null, p.clientId ?? null, patientId, purpose, reason, Math.round(minutes * 60)],
     );
-    this.cache.delete(p.userId!);
     return toSession(res.rows[0]);
-  }
-
-  /** The user's sessions that are running now, and their patients. */
-  async active(q: Queryable, userId: string): Promise<{ sessions: string[]; patients: string[] }> {
-    const now = Date.now();
-    let hit = this.cache.get(userId);
-    if (!hit || now - hit.at >= ACTIVE_TTL_MS) {
-      const res = await q.query({
-        name: 'break_glass_active',
-        text: `SELECT id::text, patient_id, (extract(epoch FROM expires_at) * 1000)::float8 AS until
-               FROM break_glass_session WHERE user_id = $1 AND expires_at > now() AND started_at <= now()`,
-        values: [userId],
-      });
-      hit = { at: now, sessions: res.rows.map((r: any) => ({ id: r.id, patient: r.patient_id, until: r.until })) };
-      if (this.cache.size >= MAX_CACHED_USERS) this.cache.clear();
-      this.cache.set(userId, hit);
-    }
-    const running = hit.sessions.filter((s) => s.until > now);
-    return { sessions: running.map((s) => s.id), patients: [...new Set(running.map((s) => s.patient))] };
   }
 
   /** Sessions not reviewed yet (running or over), oldest first; with `all`, reviewed ones too. */
@@ -107,7 +78,6 @@ export class BreakGlassSessions {
   /** Ends a session early (the user is done). */
   async end(q: Queryable, id: string, userId: string): Promise<boolean> {
     const res = await q.query(`UPDATE break_glass_session SET expires_at = now() WHERE id = $1 AND user_id = $2 AND expires_at > now()`, [id, userId]);
-    this.cache.delete(userId);
     return (res.rowCount ?? 0) > 0;
   }
 }

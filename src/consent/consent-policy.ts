@@ -7,24 +7,15 @@ export interface ConsentPolicy {
   hideDenied: boolean;
 }
 
-/** How long this process trusts its copy of the base policy; a change made here is seen here at once. */
-const POLICY_TTL_MS = 2_000;
-
 /**
- * The hub-wide base policy (one row, `consent_policy`). It changes rarely (an administrator's decision), so each
- * process keeps a copy for a moment; the Consents themselves are never cached (they are rows the SQL reads).
+ * The hub-wide base policy (one row, `consent_policy`). Not cached: the consent stage reads it with each request's
+ * context (`consent-context.ts`), so a change made by any hub process decides the very next request.
  */
 export class ConsentPolicyStore {
-  private cached?: { policy: ConsentPolicy; at: number };
-
   async current(q: Queryable): Promise<ConsentPolicy> {
-    const c = this.cached;
-    if (c && Date.now() - c.at < POLICY_TTL_MS) return c.policy;
     const res = await q.query({ name: 'consent_policy_read', text: 'SELECT opt_in, hide_denied FROM consent_policy WHERE id = 1', values: [] });
     const row = res.rows[0] ?? { opt_in: false, hide_denied: false };
-    const policy: ConsentPolicy = { base: row.opt_in ? 'opt-in' : 'opt-out', hideDenied: row.hide_denied };
-    this.cached = { policy, at: Date.now() };
-    return policy;
+    return { base: row.opt_in ? 'opt-in' : 'opt-out', hideDenied: row.hide_denied };
   }
 
   async set(q: Queryable, change: Partial<ConsentPolicy>): Promise<ConsentPolicy> {
@@ -34,8 +25,6 @@ export class ConsentPolicyStore {
       [change.base === undefined ? null : change.base === 'opt-in', change.hideDenied ?? null],
     );
     const row = res.rows[0];
-    const policy: ConsentPolicy = { base: row.opt_in ? 'opt-in' : 'opt-out', hideDenied: row.hide_denied };
-    this.cached = { policy, at: Date.now() };
-    return policy;
+    return { base: row.opt_in ? 'opt-in' : 'opt-out', hideDenied: row.hide_denied };
   }
 }

@@ -2,17 +2,16 @@ import { FhirError, issue, outcome } from '../fhir/operation-outcome.js';
 import type { Interaction, InteractionResult } from '../fhir/pipeline/interaction.js';
 import type { InteractionContext, Next, PipelineStage } from '../fhir/pipeline/pipeline.js';
 import type { SearchParamRegistry } from '../fhir/search/params/search-param-registry.js';
-import type { ConsentFacts } from '../fhir/search/query/consent-condition.js';
+import type { ConsentFacts, LiveFacts } from '../fhir/search/query/consent-condition.js';
 import { matchedRulesStatement, patientsStatement } from '../fhir/search/query/consent-condition.js';
 import { SqlParams } from '../fhir/search/query/sql-params.js';
 import type { SearchEngine } from '../fhir/search/search-engine.js';
 import type { Db, Queryable } from '../modules/database/db.js';
-import type { BreakGlassSessions } from './break-glass-sessions.js';
 import type { ConsentAuditEvent, ConsentAuditRecorder } from './consent-audit.js';
 import type { ConsentConfig } from './consent-config.js';
-import type { ConsentPolicy, ConsentPolicyStore } from './consent-policy.js';
+import { ConsentContextReader, liveFactsOf, parseContext, type ConsentContext } from './consent-context.js';
+import type { ConsentPolicy } from './consent-policy.js';
 import { decide, type BasePolicy, type MatchedRule } from './consent-rules.js';
-import type { PractitionerRoles } from './practitioner-roles.js';
 import { governedByConsent, requesterFacts } from './requester.js';
 import { searchedPatients, searchFilterReason } from './search-disclosure.js';
 
@@ -35,34 +34,27 @@ export interface DenialReason {
  */
 export class ConsentStage implements PipelineStage {
   readonly name = 'consent' as const;
+  private readonly context: ConsentContextReader;
 
   constructor(
     private readonly db: Db,
     private readonly config: ConsentConfig,
-    private readonly policies: ConsentPolicyStore,
-    private readonly sessions: BreakGlassSessions,
     private readonly search: SearchEngine,
     private readonly registry: SearchParamRegistry,
     private readonly audit: ConsentAuditRecorder,
-    private readonly roles: PractitionerRoles,
-  ) {}
+  ) {
+    this.context = new ConsentContextReader(registry);
+  }
 
   async handle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult> {
     if (!this.config.enabled || ix.kind === 'capabilities' || !governedByConsent(ix.principal)) return next();
     const q = ctx.tx ?? this.db;
-    const p = ix.principal;
-    const policy = await this.policies.current(q);
-    const btg = p.kind === 'user' && p.userId ? await this.sessions.active(q, p.userId) : undefined;
-    const affiliation = p.kind === 'user' && !p.organization && p.fhirUser?.startsWith('Practitioner/') ? await this.roles.of(q, p.fhirUser) : undefined;
-    if (affiliation?.organizations.length) {
-      // what the user writes is owned by (the first of) their organizations, as if the token had named it
-      ix.principal = { ...ix.principal, organization: affiliation.organizations[0], actingAs: [...(p.actingAs ?? []), ...affiliation.roles] };
-    }
-    if (btg?.sessions.length) {
-      // the marker every audit record of this interaction carries: purpose of use BTG and the sessions
-      ix.principal = { ...ix.principal, purposeOfUse: [...new Set([...(p.purposeOfUse ?? []), 'BTG'])], breakGlass: btg };
-    }
-    const facts = requesterFacts(ix.principal, ix.kind, policy.base, btg?.patients ?? [], affiliation);
+    const own = requesterFacts(ix.principal, ix.kind, 'opt-out', []);
+    if (ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment') return this.searchWith(ix, q, own, next);
+    // policy, break-the-glass sessions and roles: one round trip, never cached
+    const cx = await this.context.read(q, { ...own, live: liveFactsOf(ix.principal, []) });
+    const { facts, btg } = this.mark(ix, cx);
+    const policy = cx.policy;
     switch (ix.kind) {
       case 'read':
       case 'vread':
@@ -75,18 +67,6 @@ export class ConsentStage implements PipelineStage {
         if (ix.id) await this.checkOne(q, ix, facts, policy);
         ix.restriction = { ...ix.restriction, consent: facts };
         break;
-      case 'search-type':
-      case 'search-system':
-      case 'search-compartment': {
-        ix.restriction = { ...ix.restriction, consent: facts };
-        // the reason is looked up next to the search (another connection), not after it
-        const patients = searchedPatients(ix);
-        const reasonLookup = patients.length && !ctx.tx ? searchFilterReason(this.db, patients, facts).catch(() => undefined) : undefined;
-        const result = await this.passOn(ix, next, btg);
-        const reason = reasonLookup ? await reasonLookup : patients.length ? await searchFilterReason(q, patients, facts) : undefined;
-        if (reason) await this.audit.record(this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
-        return result;
-      }
       case 'history-type':
       case 'history-system':
         throw new FhirError(403, 'History of a whole type or of the system is not available under patient consent; read the history of single resources instead', 'forbidden');
@@ -99,6 +79,59 @@ export class ConsentStage implements PipelineStage {
         break; // create (ownership is stamped by the writer), batch/transaction (entries come back one by one)
     }
     return this.passOn(ix, next, btg);
+  }
+
+  /**
+   * A search reads the requester's facts in its own statement (live facts: no round trip before it) and returns what
+   * it read; with that the interaction gets its break-the-glass marker and its `filtered` record afterwards (the
+   * audit stage, outside this one, records the interaction after that). When the search failed before its
+   * statement ran, the context is read here instead, so the records are the same.
+   */
+  private async searchWith(ix: Interaction, q: Queryable, own: ConsentFacts, next: Next): Promise<InteractionResult> {
+    const patients = searchedPatients(ix);
+    let observed: unknown;
+    const live: LiveFacts = { ...liveFactsOf(ix.principal, patients), report: (c) => (observed = c) };
+    ix.restriction = { ...ix.restriction, consent: { ...own, live } };
+    let result: InteractionResult | undefined;
+    let failure: unknown;
+    try {
+      result = await next();
+    } catch (e) {
+      failure = e;
+    }
+    let cx: ConsentContext;
+    try {
+      cx = observed ? parseContext(observed, live) : await this.context.read(q, { ...own, live });
+    } catch (e) {
+      throw failure ?? e; // e.g. a failed statement aborted the transaction: the search's own error is the answer
+    }
+    const { facts, btg } = this.mark(ix, cx);
+    if (btg?.sessions.length) {
+      await this.audit.record(this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
+    }
+    if (failure !== undefined) throw failure;
+    const reason = searchFilterReason(cx.denials, patients, facts);
+    if (reason) await this.audit.record(this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
+    return result!;
+  }
+
+  /**
+   * The principal as the context makes it: a user without an organization acts for their PractitionerRoles'
+   * organizations; during break-the-glass every audit record of the interaction carries purpose of use BTG and the
+   * sessions. Returns the requester's facts for the decision and the user's sessions.
+   */
+  private mark(ix: Interaction, cx: ConsentContext): { facts: ConsentFacts; btg?: { sessions: string[]; patients: string[] } } {
+    const p = ix.principal;
+    const btg = p.kind === 'user' && p.userId ? cx.breakGlass : undefined;
+    const affiliation = cx.affiliation;
+    if (affiliation?.organizations.length) {
+      // what the user writes is owned by (the first of) their organizations, as if the token had named it
+      ix.principal = { ...ix.principal, organization: affiliation.organizations[0], actingAs: [...(p.actingAs ?? []), ...affiliation.roles] };
+    }
+    if (btg?.sessions.length) {
+      ix.principal = { ...ix.principal, purposeOfUse: [...new Set([...(p.purposeOfUse ?? []), 'BTG'])], breakGlass: btg };
+    }
+    return { facts: requesterFacts(ix.principal, ix.kind, cx.policy.base, btg?.patients ?? [], affiliation), btg };
   }
 
   /** Runs the rest of the pipeline; during break-the-glass the access is recorded with the sessions. */

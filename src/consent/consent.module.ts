@@ -17,7 +17,6 @@ import { CONSENT_CONFIG, loadConsentConfig, type ConsentConfig } from './consent
 import { consentOperations } from './consent-operations.js';
 import { ConsentPolicyStore } from './consent-policy.js';
 import { ConsentStage } from './consent-stage.js';
-import { PractitionerRoles } from './practitioner-roles.js';
 import { ConsentRuleHook, ResourceOwnerHook } from './consent-write-hooks.js';
 import { ConsentWritePreparer } from './consent-write-preparer.js';
 import { SensitivityLabeler } from './sensitivity-labeler.js';
@@ -67,7 +66,7 @@ class ConsentRegistration implements OnModuleInit {
       this.operations.register(op);
     }
     if (this.config.enabled) {
-      this.pipeline.register(new ConsentStage(this.db, this.config, this.policies, this.sessions, this.search, this.registry, this.audit, new PractitionerRoles(this.registry)));
+      this.pipeline.register(new ConsentStage(this.db, this.config, this.search, this.registry, this.audit));
     }
   }
 }

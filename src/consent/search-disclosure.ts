@@ -1,6 +1,6 @@
 import type { Interaction } from '../fhir/pipeline/interaction.js';
 import type { ConsentFacts } from '../fhir/search/query/consent-condition.js';
-import type { Queryable } from '../modules/database/db.js';
+import type { SearchDenial } from './consent-context.js';
 
 const PATIENT_PARAMS = new Set(['patient', 'subject', 'beneficiary']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -27,23 +27,14 @@ export interface SearchFilterReason {
 
 /**
  * Why a search about named patients may have left data out: the provisions that deny this requester something of
- * theirs (or, under opt-in, the base policy). Undefined when nothing of theirs is hidden from this requester.
+ * theirs (read with the request's context, `consent-context.ts`), or, under opt-in, the base policy. Undefined when
+ * nothing of theirs is hidden from this requester.
  */
-export async function searchFilterReason(q: Queryable, patients: string[], facts: ConsentFacts): Promise<SearchFilterReason | undefined> {
+export function searchFilterReason(denials: SearchDenial[], patients: string[], facts: ConsentFacts): SearchFilterReason | undefined {
   if (!patients.length) return undefined;
-  const res = await q.query({
-    name: 'consent_search_filter_reason',
-    text: `SELECT patient_id, consent_id, provision FROM consent_rule
-           WHERE patient_id = ANY($1) AND deny AND valid_lo <= now() AND valid_hi >= now()
-             AND (actors IS NULL OR actors && $2) AND (actions IS NULL OR actions && $3)
-             AND (purposes IS NULL OR purposes && $4 OR cardinality($4::text[]) = 0)
-             AND NOT (patient_id = ANY($5))
-           ORDER BY patient_id, depth LIMIT 20`,
-    values: [patients, facts.actors, facts.actions, facts.purposes, facts.breakGlassPatients],
-  });
   const open = patients.filter((p) => !facts.breakGlassPatients.includes(p));
-  if (!res.rows.length && (facts.base === 'opt-out' || !open.length)) return undefined;
-  const parts = res.rows.map((r: any) => `Consent/${r.consent_id} ${r.provision} (deny) of Patient/${r.patient_id}`);
+  if (!denials.length && (facts.base === 'opt-out' || !open.length)) return undefined;
+  const parts = denials.map((d) => `Consent/${d.consentId} ${d.provision} (deny) of Patient/${d.patientId}`);
   if (facts.base === 'opt-in') parts.push(`base policy opt-in: only what a provision permits`);
-  return { patients: open, consents: [...new Set<string>(res.rows.map((r: any) => `Consent/${r.consent_id}`))], text: `results filtered by consent: ${parts.join('; ')}` };
+  return { patients: open, consents: [...new Set(denials.map((d) => `Consent/${d.consentId}`))], text: `results filtered by consent: ${parts.join('; ')}` };
 }

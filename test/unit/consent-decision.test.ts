@@ -5,7 +5,7 @@ import { SensitivityLabeler } from '../../src/consent/sensitivity-labeler.js';
 import { loadConsentConfig } from '../../src/consent/consent-config.js';
 import { searchedPatients } from '../../src/consent/search-disclosure.js';
 import { SearchParamRegistry } from '../../src/fhir/search/params/search-param-registry.js';
-import { consentCondition } from '../../src/fhir/search/query/consent-condition.js';
+import { consentCondition, consentFactsCte } from '../../src/fhir/search/query/consent-condition.js';
 import { SqlParams } from '../../src/fhir/search/query/sql-params.js';
 
 const base = (provision: any, extra: any = {}) => ({
@@ -163,12 +163,28 @@ describe('consentCondition', () => {
   it('types outside any patient compartment are not governed', () => {
     expect(consentCondition(new SqlParams(), registry, { alias: 'r0', types: ['Organization'] }, facts)).toBe('true');
   });
-  it('opt-out compiles to NOT EXISTS over deny rules; ownership only with an organization; opt-in to EXISTS permits', () => {
+  it('compiles to NOT EXISTS a patient of the row who refuses; opt-out needs a matching deny, opt-in also refuses without a match; ownership only with an organization', () => {
     const out = consentCondition(new SqlParams(), registry, { alias: 'r0', types: ['Observation'] }, facts);
-    expect(out).toMatch(/^NOT EXISTS \(SELECT 1 FROM sp_reference/);
+    expect(out).toMatch(/^NOT EXISTS \(SELECT 1 FROM \(SELECT ck\d+\.tid FROM sp_reference/);
+    expect(out).toContain('v.d >= v.p AND v.d > 0');
     expect(out).not.toContain('resource_owner');
     const owned = consentCondition(new SqlParams(), registry, { alias: 'r0', types: ['Observation'] }, { ...facts, base: 'opt-in', organizations: ['Organization/o'] });
     expect(owned).toContain('resource_owner');
-    expect(owned).toContain('NOT ca');
+    expect(owned).not.toContain('v.d > 0');
+    expect(owned).toContain('v.d >= v.p');
+  });
+  it('live facts are read by the statement itself (consent_facts): policy, break-the-glass sessions, PractitionerRoles', () => {
+    const sql = new SqlParams();
+    const live = { userId: 'u1', practitioner: 'p1', patients: [] };
+    const out = consentCondition(sql, registry.warmUp(), { alias: 'r0', types: ['Observation'] }, { ...facts, live });
+    expect(out).toContain('FROM consent_facts');
+    expect(out).toContain('resource_owner'); // the practitioner's organizations own what they wrote
+    const cte = consentFactsCte(sql, registry, live);
+    expect(cte).toMatch(/^consent_facts AS MATERIALIZED/);
+    expect(cte).toContain('FROM consent_policy');
+    expect(cte).toContain('FROM break_glass_session');
+    expect(cte).toContain(`r.resource_type = 'PractitionerRole'`);
+    expect(sql.values).toEqual(expect.arrayContaining(['u1', 'p1']));
+    expect(consentFactsCte(new SqlParams(), registry, { ...live, practitioner: null })).not.toContain('PractitionerRole');
   });
 });

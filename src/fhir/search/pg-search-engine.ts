@@ -4,7 +4,7 @@ import { FhirError, issue, outcome } from '../operation-outcome.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
-import { consentCondition } from './query/consent-condition.js';
+import { consentCondition, consentContextExpression, consentFactsCte, resolvedFacts } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
 import { FilterCompiler } from './query/filter-compiler.js';
 import { planFilters, type FilterPlan } from './query/filter-plans.js';
@@ -31,15 +31,24 @@ export class PgSearchEngine implements SearchEngine {
     const types = this.scopeTypes(request, parsed);
     const sql = new SqlParams();
     const scope: Scope = { alias: 'r0', types };
-    const where = await this.whereClause(q, sql, scope, request, parsed);
+    // consent is decided on the rows the page walks, not on every match (pageStatement's `late`)
+    const consent = request.restriction?.consent;
+    const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed);
+    const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
+    // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
+    const live = consent?.live;
+    const withFacts = live ? consentFactsCte(sql, this.registry, live) : undefined;
+    const extra = live ? consentContextExpression(sql, consent!) : undefined;
     const summaryCount = parsed.summary === 'count';
     const count = summaryCount ? 0 : parsed.count;
     // Without _total, a total is given only when it is free: a first page that holds every match. Counting a large
     // match set costs more than the page itself (and doubles the planning work), so it is asked for explicitly.
     const total = parsed.total ?? (summaryCount ? 'accurate' : 'none');
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
-    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total });
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra });
     const res = await q.query(prepared(text, sql.values));
+    const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
+    live?.report?.(context);
     let rows = res.rows.filter((row: any) => row.rid !== null);
     let totalValue = res.rows[0]?.total;
     const more = rows.length > count;
@@ -57,7 +66,9 @@ export class PgSearchEngine implements SearchEngine {
     if (totalValue !== null && totalValue !== undefined && (total !== 'none' || parsed.total === undefined)) bundle.total = Number(totalValue);
     bundle.link = this.links(request, parsed, sort.length, rows, more, reverse);
     const entries: any[] = rows.map((row: any) => this.entry(request, project(row.content, parsed.summary, parsed.elements), 'match'));
-    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, request, parsed, rows)));
+    // the include statement has no consent_facts of its own: it gets the facts this statement read
+    const forIncludes = live ? { ...request, restriction: { ...request.restriction, consent: resolvedFacts(consent!, context) } } : request;
+    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, forIncludes, parsed, rows)));
     if (parsed.issues.length) entries.push({ resource: outcome(...parsed.issues), search: { mode: 'outcome' } });
     if (entries.length) bundle.entry = entries;
     return bundle;

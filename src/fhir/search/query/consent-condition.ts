@@ -20,60 +20,167 @@ export interface ConsentFacts {
   actions: string[];
   /** patients for whom the requester holds an active break-the-glass session: their data is not filtered */
   breakGlassPatients: string[];
+  /**
+   * Set for searches: the statement reads the rest of the requester's facts itself, in its own snapshot, so that no
+   * round trip precedes it — the base policy, the user's running break-the-glass sessions (their patients are not
+   * filtered, and the purpose BTG is added), the practitioner's active PractitionerRoles (ids and organizations, as
+   * actors and owners). `base` and `breakGlassPatients` are then unused; `actors`, `organizations` and `purposes`
+   * are the principal's own. Such a statement starts with `consentFactsCte`; a statement without it gets
+   * `resolvedFacts` instead.
+   */
+  live?: LiveFacts;
+}
+
+export interface LiveFacts {
+  /** the user whose break-the-glass sessions count (null: none) */
+  userId: string | null;
+  /** `Practitioner` id whose PractitionerRoles add actors and organizations (null: none) */
+  practitioner: string | null;
+  /** patients the search names: the context reports their deny provisions that apply (the `filtered` reason) */
+  patients: string[];
+  /** receives what the page statement read (`consentContextExpression`), for the audit of the interaction */
+  report?: (context: unknown) => void;
+}
+
+/** The requester's facts as SQL expressions: bound values, or, for live facts, columns of `consent_facts`. */
+interface FactsSql {
+  actors: string;
+  organizations: string;
+  purposes: string;
+  actions: string;
+  breakGlass: string;
+  optIn: string;
 }
 
 /** Search parameters whose dates bound a resource for `provision.dataPeriod`, by preference. */
 const CLINICAL_DATE_CODES = ['date', 'onset-date', 'authoredon', 'occurrence', 'period', 'created', 'recorded-date', 'issued'];
+
+/** The CTE that live facts read (one row, computed once per statement): see `consentFactsCte`. */
+const FACTS = 'consent_facts';
+
+function factsSql(sql: SqlParams, facts: ConsentFacts): FactsSql {
+  // bound on first use: a parameter the statement does not use would have no type
+  const bound = (value: unknown, cast: string) => {
+    let p: string | undefined;
+    return () => (p ??= sql.p(value, cast));
+  };
+  const actions = bound(facts.actions, 'text[]');
+  const own = { actors: bound(facts.actors, 'text[]'), organizations: bound(facts.organizations, 'text[]'), purposes: bound(facts.purposes, 'text[]') };
+  const breakGlass = bound(facts.breakGlassPatients, 'text[]');
+  const live = !!facts.live;
+  return {
+    get actors() { return live ? `(${own.actors()} || (SELECT role_ids || role_organizations FROM ${FACTS}))` : own.actors(); },
+    get organizations() { return live ? `(${own.organizations()} || (SELECT role_organizations FROM ${FACTS}))` : own.organizations(); },
+    get purposes() { return live ? `(${own.purposes()} || (SELECT CASE WHEN cardinality(sessions) > 0 THEN '{BTG}'::text[] ELSE '{}'::text[] END FROM ${FACTS}))` : own.purposes(); },
+    get actions() { return actions(); },
+    get breakGlass() { return live ? `(SELECT patients FROM ${FACTS})::text[]` : breakGlass(); }, // a cast: ANY((SELECT ...)) would compare with rows
+    optIn: live ? `(SELECT opt_in FROM ${FACTS})` : facts.base === 'opt-in' ? 'true' : 'false',
+  };
+}
+
+/**
+ * For live facts: the CTE (`consent_facts AS MATERIALIZED (...)`, one row) a statement must start with when it
+ * uses `consentCondition` or `consentContextExpression` with live facts: the base policy, the user's running
+ * break-the-glass sessions and their patients, the practitioner's active PractitionerRoles and their organizations.
+ * Materialized, so each is read once per statement however often the condition refers to it.
+ */
+export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, live: LiveFacts): string {
+  const ctes = [`bg AS (SELECT id::text AS id, patient_id FROM break_glass_session
+      WHERE user_id = ${sql.p(live.userId, 'text')} AND started_at <= now() AND expires_at > now())`];
+  let roles = `'{}'::text[] AS role_ids, '{}'::text[] AS role_organizations`;
+  if (live.practitioner) {
+    const byPractitioner = registry.get('PractitionerRole', 'practitioner')!.pid;
+    const byOrganization = registry.get('PractitionerRole', 'organization')!.pid;
+    const active = registry.get('PractitionerRole', 'active')!.pid;
+    ctes.push(`rl AS (SELECT r.id, o.tid AS organization FROM sp_reference p
+        JOIN resource r ON r.rid = p.rid AND r.resource_type = 'PractitionerRole' AND NOT r.deleted
+        LEFT JOIN sp_reference o ON o.rid = r.rid AND o.pid = ${byOrganization} AND o.rtype = 'Organization'
+        WHERE p.pid = ${byPractitioner} AND p.tid = ${sql.p(live.practitioner, 'text')} AND p.rtype = 'Practitioner'
+          AND NOT EXISTS (SELECT 1 FROM sp_token a WHERE a.rid = r.rid AND a.pid = ${active} AND a.code = 'false')
+        LIMIT 50)`);
+    roles = `ARRAY(SELECT DISTINCT 'PractitionerRole/' || rl.id FROM rl ORDER BY 1) AS role_ids,
+        ARRAY(SELECT DISTINCT 'Organization/' || rl.organization FROM rl WHERE rl.organization IS NOT NULL ORDER BY 1) AS role_organizations`;
+  }
+  return `${FACTS} AS MATERIALIZED (WITH ${ctes.join(', ')}
+      SELECT ${policyColumns()}, ARRAY(SELECT id FROM bg ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg ORDER BY 1) AS patients,
+        ${roles})`;
+}
+
+const policyColumns = () =>
+  `COALESCE((SELECT opt_in FROM consent_policy WHERE id = 1), false) AS opt_in, COALESCE((SELECT hide_denied FROM consent_policy WHERE id = 1), false) AS hide_denied`;
+
+/**
+ * For live facts: one JSON value with what the consent stage needs after the statement — the policy, the user's
+ * running sessions and their patients, the practitioner's roles and organizations, and the deny provisions of the
+ * named patients that apply (at most 20). Read from `consent_facts`, in the same snapshot as the decision.
+ */
+export function consentContextExpression(sql: SqlParams, facts: ConsentFacts): string {
+  const f = factsSql(sql, { ...facts, live: facts.live ?? { userId: null, practitioner: null, patients: [] } });
+  const patients = sql.p(facts.live?.patients ?? [], 'text[]');
+  return `(SELECT json_build_object('optIn', opt_in, 'hideDenied', hide_denied, 'sessions', sessions, 'patients', patients,
+      'roles', role_ids, 'organizations', role_organizations,
+      'denials', (SELECT COALESCE(json_agg(json_build_array(d.patient_id, d.consent_id, d.provision)), '[]') FROM (
+        SELECT c.patient_id, c.consent_id, c.provision FROM consent_rule c
+        WHERE c.patient_id = ANY(${patients}) AND c.deny AND c.valid_lo <= now() AND c.valid_hi >= now()
+          AND (c.actors IS NULL OR c.actors && ${f.actors}) AND (c.actions IS NULL OR c.actions && ${f.actions})
+          AND (c.purposes IS NULL OR c.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0)
+          AND NOT (c.patient_id = ANY(${f.breakGlass}))
+        ORDER BY c.patient_id, c.depth, c.consent_id, c.provision LIMIT 20) d)) FROM ${FACTS})`;
+}
+
+/** Live facts resolved with what a statement read (its context), for a statement without `consent_facts`. */
+export function resolvedFacts(facts: ConsentFacts, context: any): ConsentFacts {
+  const { live: _live, ...own } = facts;
+  const roles: string[] = context?.roles ?? [];
+  const organizations: string[] = context?.organizations ?? [];
+  return {
+    ...own,
+    base: context?.optIn ? 'opt-in' : 'opt-out',
+    organizations: [...new Set([...own.organizations, ...organizations])],
+    actors: [...new Set([...own.actors, ...roles, ...organizations])],
+    purposes: [...new Set([...own.purposes, ...((context?.sessions ?? []).length ? ['BTG'] : [])])],
+    breakGlassPatients: context?.patients ?? [],
+  };
+}
 
 /**
  * The consent decision as a SQL condition on a `resource` alias. A resource passes when an organization that wrote
  * it asks, or when, for every patient whose compartment it is in (minus break-the-glass patients), the matching
  * provisions permit: the deepest matching provision wins and deny beats permit at the same depth; with none
  * matching, the base policy decides. Resources in no patient's compartment are not governed by consent.
+ *
+ * Per patient it is one pass over that patient's rules: `d` and `p`, the depths of the deepest matching deny and
+ * permit (0 when none). The deepest match is a deny when d >= p and d > 0, so the patient refuses when that holds,
+ * or, under opt-in, also when nothing matches (d = p = 0): `decide()` in src/consent/consent-rules.ts, exactly. One
+ * copy of the matcher keeps the statement small: every subquery in it is set up at each execution of the
+ * statement, whether or not a row needs it.
  */
 export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, scope: Scope, facts: ConsentFacts): string {
   const r = scope.alias;
   const inCompartment = scope.types.filter((t) => R4Definitions.get().compartments.get('Patient')?.resources.has(t));
   if (!inCompartment.length) return 'true';
-  const m = matcher(sql, registry, { alias: r, types: inCompartment }, facts);
-  const btg = facts.breakGlassPatients.length ? sql.p(facts.breakGlassPatients, 'text[]') : undefined;
-  const notBtg = (col: string) => (btg ? ` AND NOT (${col} = ANY(${btg}))` : '');
+  const f = factsSql(sql, facts);
+  const m = matcher(sql, registry, { alias: r, types: inCompartment }, f);
   const refPids = compartmentPids(registry, inCompartment);
-  const hasSelf = inCompartment.includes('Patient');
-  const parts: string[] = [];
-  if (facts.base === 'opt-out') {
-    // denied when a deny provision matches and no deeper permit does
-    const d = sql.alias('cd');
-    const x = sql.alias('cx');
-    const denyRule = (patientCol: string) =>
-      `${d}.patient_id = ${patientCol} AND ${d}.deny AND ${m(d)}${notBtg(`${d}.patient_id`)}
-        AND NOT EXISTS (SELECT 1 FROM consent_rule ${x} WHERE ${x}.patient_id = ${d}.patient_id AND NOT ${x}.deny AND ${x}.depth > ${d}.depth AND ${m(x)})`;
-    if (refPids.length) {
-      const k = sql.alias('ck');
-      parts.push(`NOT EXISTS (SELECT 1 FROM sp_reference ${k} JOIN consent_rule ${d} ON ${denyRule(`${k}.tid`)}
-                   WHERE ${k}.rid = ${r}.rid AND ${pidIn(sql, k, refPids)} AND ${k}.rtype = 'Patient')`);
-    }
-    if (hasSelf) parts.push(`NOT EXISTS (SELECT 1 FROM consent_rule ${d} WHERE ${r}.resource_type = 'Patient' AND ${denyRule(`${r}.id`)})`);
-  } else {
-    // permitted when a permit provision matches and no deny at the same depth or deeper does
-    const permitted = (patientCol: string) => {
-      const a = sql.alias('ca');
-      const x = sql.alias('cx');
-      return `EXISTS (SELECT 1 FROM consent_rule ${a} WHERE ${a}.patient_id = ${patientCol} AND NOT ${a}.deny AND ${m(a)}
-                AND NOT EXISTS (SELECT 1 FROM consent_rule ${x} WHERE ${x}.patient_id = ${a}.patient_id AND ${x}.deny AND ${x}.depth >= ${a}.depth AND ${m(x)}))`;
-    };
-    if (refPids.length) {
-      const k = sql.alias('ck');
-      parts.push(`NOT EXISTS (SELECT 1 FROM sp_reference ${k} WHERE ${k}.rid = ${r}.rid AND ${pidIn(sql, k, refPids)} AND ${k}.rtype = 'Patient'${notBtg(`${k}.tid`)}
-                   AND NOT ${permitted(`${k}.tid`)})`);
-    }
-    if (hasSelf) parts.push(`(${r}.resource_type <> 'Patient'${btg ? ` OR ${r}.id = ANY(${btg})` : ''} OR ${permitted(`${r}.id`)})`);
-  }
-  let cond = parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`;
-  if (facts.organizations.length) {
+  const k = sql.alias('ck');
+  const pt = sql.alias('cp');
+  const x = sql.alias('cx');
+  // the patients whose compartment the row is in: those it refers to through a compartment parameter, or itself
+  const patients = [
+    ...(refPids.length ? [`SELECT ${k}.tid FROM sp_reference ${k} WHERE ${k}.rid = ${r}.rid AND ${pidIn(sql, k, refPids)} AND ${k}.rtype = 'Patient'`] : []),
+    ...(inCompartment.includes('Patient') ? [`SELECT ${r}.id WHERE ${r}.resource_type = 'Patient'`] : []),
+  ];
+  const notBtg = facts.live || facts.breakGlassPatients.length ? `NOT (${pt}.id = ANY(${f.breakGlass})) AND ` : '';
+  const refuses = facts.live ? `v.d >= v.p AND (v.d > 0 OR ${f.optIn})` : facts.base === 'opt-out' ? 'v.d >= v.p AND v.d > 0' : 'v.d >= v.p';
+  // OFFSET 0: the patients are found by the row's rid (a few index entries); without it the planner, to spare the
+  // per-patient check below, may intersect with an index of every patient reference instead
+  let cond = `NOT EXISTS (SELECT 1 FROM (${patients.join(' UNION ALL ')} OFFSET 0) ${pt}(id)
+      WHERE ${notBtg}(SELECT ${refuses} FROM (SELECT COALESCE(max(${x}.depth) FILTER (WHERE ${x}.deny), 0) AS d, COALESCE(max(${x}.depth) FILTER (WHERE NOT ${x}.deny), 0) AS p
+                FROM consent_rule ${x} WHERE ${x}.patient_id = ${pt}.id AND ${m(x)}) v))`;
+  if (facts.organizations.length || facts.live?.practitioner) {
     // checked after the (usually passing) consent test, so the common case costs no ownership lookup
     const o = sql.alias('co');
-    cond = `(${cond} OR EXISTS (SELECT 1 FROM resource_owner ${o} WHERE ${o}.rid = ${r}.rid AND ${o}.organization = ANY(${sql.p(facts.organizations, 'text[]')})))`;
+    cond = `(${cond} OR EXISTS (SELECT 1 FROM resource_owner ${o} WHERE ${o}.rid = ${r}.rid AND ${o}.organization = ANY(${f.organizations})))`;
   }
   if (inCompartment.length < scope.types.length) cond = `(${typeIn(`${r}.resource_type`, scope.types.filter((t) => !inCompartment.includes(t)))} OR ${cond})`;
   return cond;
@@ -85,7 +192,7 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
  */
 export function matchedRulesStatement(sql: SqlParams, registry: SearchParamRegistry, resourceType: string, id: string, facts: ConsentFacts): string {
   const r = 'r0';
-  const m = matcher(sql, registry, { alias: r, types: [resourceType] }, facts);
+  const m = matcher(sql, registry, { alias: r, types: [resourceType] }, factsSql(sql, facts));
   const refPids = compartmentPids(registry, [resourceType]);
   const patients = [
     ...(refPids.length ? [`SELECT k.tid FROM sp_reference k WHERE k.rid = ${r}.rid AND ${pidIn(sql, 'k', refPids)} AND k.rtype = 'Patient'`] : []),
@@ -123,11 +230,9 @@ function compartmentPids(registry: SearchParamRegistry, types: string[]): number
 }
 
 /** `M(x)`: whether consent_rule row `x` applies to this requester and to the resource `scope.alias`. */
-function matcher(sql: SqlParams, registry: SearchParamRegistry, scope: Scope, facts: ConsentFacts): (x: string) => string {
+function matcher(sql: SqlParams, registry: SearchParamRegistry, scope: Scope, facts: FactsSql): (x: string) => string {
   const r = scope.alias;
-  const actors = sql.p(facts.actors, 'text[]');
-  const actions = sql.p(facts.actions, 'text[]');
-  const purposes = sql.p(facts.purposes, 'text[]');
+  const { actors, actions, purposes } = facts;
   const pidsOf = (codes: string[]) =>
     scope.types.map((t) => codes.map((c) => registry.get(t, c)).find(Boolean)?.pid).filter((p): p is number => p !== undefined);
   const security = pidsOf(['_security']);
