@@ -161,7 +161,7 @@ export class PgSearchEngine implements SearchEngine {
           return conds.join(' AND ');
         }
       : undefined;
-    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => r.rid), restrict);
+    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => ({ rid: r.rid, type: r.content.resourceType, id: r.content.id })), restrict);
     if (!text) return [];
     const res = await q.query(prepared(text, sql.values));
     const found = res.rows.slice(0, MAX_INCLUDED);

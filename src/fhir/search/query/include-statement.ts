@@ -11,21 +11,30 @@ interface IncludeArrays {
   iterate: boolean[];
 }
 
+/** A row of the page the includes start from. */
+export interface PageRow {
+  rid: string;
+  type: string;
+  id: string;
+}
+
 /**
- * The one statement that fetches `_include` / `_revinclude` resources for a page: a recursive walk over
- * `sp_reference` starting at the page's rows. Depth 0 → 1 applies every include; deeper levels only `:iterate` ones.
- * Returns undefined when there is nothing to include.
+ * The one statement that fetches `_include` / `_revinclude` resources for a page. With `:iterate`, a recursive walk
+ * over `sp_reference` starting at the page's rows: depth 0 → 1 applies every include; deeper levels only `:iterate`
+ * ones. Without (the usual case), one level: the references of the page's rows (and the rows referring to them),
+ * with no recursion and no lookup of the page's own rows (a third fewer buffers for `Encounter?…&_include=
+ * Encounter:patient` at 1M). Returns undefined when there is nothing to include.
  */
 export function includeStatement(
   sql: SqlParams,
   registry: SearchParamRegistry,
   specs: IncludeSpec[],
   pageTypes: string[],
-  pageRids: string[],
+  pageRows: PageRow[],
   /** the caller's access restriction as a condition on a `resource` alias (included resources must pass it too) */
   restrict?: (alias: string) => string,
 ): string | undefined {
-  if (!specs.length || !pageRids.length) return undefined;
+  if (!specs.length || !pageRows.length) return undefined;
   const fwd: IncludeArrays = { pid: [], target: [], iterate: [] };
   const rev: IncludeArrays = { pid: [], target: [], iterate: [] };
   const add = (a: IncludeArrays, pid: number, target: string, iterate: boolean) => {
@@ -43,6 +52,7 @@ export function includeStatement(
       for (const d of defs) add(arr, d.pid, s.targetType ?? '', s.iterate);
     }
   }
+  if (!anyIterate) return oneLevel(sql, fwd, rev, pageRows, restrict);
   const parts: string[] = [];
   if (fwd.pid.length) {
     parts.push(`SELECT t.rid, t.resource_type, t.id FROM sp_reference x
@@ -57,15 +67,38 @@ export function includeStatement(
         JOIN resource s ON s.rid = x.rid AND NOT s.deleted
         WHERE inc.depth = 0 OR f.it`);
   }
-  const page = sql.p(pageRids, 'bigint[]');
-  const depth = anyIterate ? MAX_ITERATE_DEPTH : 1;
+  const page = sql.p(pageRows.map((r) => r.rid), 'bigint[]');
   return `WITH RECURSIVE inc(rid, resource_type, id, depth) AS (
       SELECT r.rid, r.resource_type, r.id, 0 FROM resource r WHERE r.rid = ANY(${page})
       UNION
       SELECT n.rid, n.resource_type, n.id, inc.depth + 1 FROM inc CROSS JOIN LATERAL (${parts.join('\n UNION ALL ')}) n
-      WHERE inc.depth < ${sql.p(depth, 'int')}),
+      WHERE inc.depth < ${sql.p(MAX_ITERATE_DEPTH, 'int')}),
     found AS (SELECT DISTINCT inc.rid FROM inc ${restrict ? 'JOIN resource ri ON ri.rid = inc.rid ' : ''}WHERE depth > 0 AND NOT (inc.rid = ANY(${page}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
     SELECT f.rid::text AS rid, v.content FROM found f
     JOIN resource r ON r.rid = f.rid JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
+    ORDER BY f.rid`;
+}
+
+/** Includes without `:iterate`: the resources the page's rows refer to, and those referring to them, in one pass. */
+function oneLevel(sql: SqlParams, fwd: IncludeArrays, rev: IncludeArrays, pageRows: PageRow[], restrict?: (alias: string) => string): string {
+  const rids = sql.p(pageRows.map((r) => r.rid), 'bigint[]');
+  const cols = (a: string) => `${a}.rid, ${a}.resource_type, ${a}.id, ${a}.version_id, ${a}.last_updated, ${a}.deleted`;
+  const parts: string[] = [];
+  if (fwd.pid.length) {
+    parts.push(`SELECT ${cols('t')} FROM sp_reference x
+        JOIN unnest(${sql.p(fwd.pid, 'int4[]')}, ${sql.p(fwd.target, 'text[]')}) AS f(pid, tt) ON x.pid = f.pid AND (f.tt = '' OR x.rtype = f.tt)
+        JOIN resource t ON t.resource_type = x.rtype AND t.id = x.tid AND NOT t.deleted
+        WHERE x.rid = ANY(${rids})`);
+  }
+  if (rev.pid.length) {
+    parts.push(`SELECT ${cols('s')} FROM unnest(${sql.p(pageRows.map((r) => r.type), 'text[]')}, ${sql.p(pageRows.map((r) => r.id), 'text[]')}) AS p(resource_type, id)
+        JOIN unnest(${sql.p(rev.pid, 'int4[]')}, ${sql.p(rev.target, 'text[]')}) AS f(pid, tt) ON f.tt = '' OR p.resource_type = f.tt
+        JOIN sp_reference x ON x.pid = f.pid AND x.tid = p.id AND x.rtype = p.resource_type
+        JOIN resource s ON s.rid = x.rid AND NOT s.deleted`);
+  }
+  // the restriction's conditions are written on a `resource` alias: the found rows carry the columns they use
+  return `WITH found AS (SELECT DISTINCT ri.rid, ri.version_id FROM (${parts.join('\n UNION ALL ')}) ri
+      WHERE NOT (ri.rid = ANY(${rids}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
+    SELECT f.rid::text AS rid, v.content FROM found f JOIN resource_version v ON v.rid = f.rid AND v.version_id = f.version_id
     ORDER BY f.rid`;
 }
