@@ -130,7 +130,7 @@ export class ResourceStore {
                INSERT INTO resource (resource_type, id, version_id, last_updated) VALUES ($1, $2, 1, $3)
                ON CONFLICT (resource_type, id) DO NOTHING RETURNING rid)
              INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, content)
-             SELECT rid, $1, $2, 1, $3, $5, $4::jsonb FROM r RETURNING rid::text`,
+             SELECT rid, $1, $2, 1, $3, $5, $4::json FROM r RETURNING rid::text`,
       values: [resourceType, id, lastUpdated, json, method],
     });
     if (res.rowCount === 0) return undefined;
@@ -154,9 +154,10 @@ export class ResourceStore {
     if (!items.length) return [];
     const res = await tx.query({
       name: 'store_create_many',
-      // the documents travel as ONE jsonb array (cheap to build from the JSON texts, parsed once by PostgreSQL)
+      // the documents travel as ONE json array (cheap to build from the JSON texts; json_array_elements hands back
+      // each element's own text, which is what is stored)
       text: `WITH u AS (SELECT a.t, a.i, a.lu, e.c FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS a(t, i, lu, n)
-                        JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(c, n) USING (n)),
+                        JOIN json_array_elements($4::json) WITH ORDINALITY AS e(c, n) USING (n)),
              r AS (INSERT INTO resource (resource_type, id, version_id, last_updated)
                    SELECT t, i, 1, lu FROM u RETURNING rid, resource_type, id)
              INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, content)
@@ -238,7 +239,7 @@ export class ResourceStore {
       name: 'store_append',
       text: `WITH u AS (UPDATE resource SET version_id = $2, last_updated = $3, deleted = $4 WHERE rid = $1)
              INSERT INTO resource_version (rid, resource_type, id, version_id, last_updated, method, deleted, content)
-             VALUES ($1, $5, $6, $2, $3, $7, $4, $8::jsonb)`,
+             VALUES ($1, $5, $6, $2, $3, $7, $4, $8::json)`,
       values: [current.rid, versionId, lastUpdated, deleted, resourceType, id, method, json ?? null],
     });
     const stored: StoredVersion = { rid: current.rid, resourceType, id, versionId, lastUpdated, deleted, method, json };
