@@ -22,7 +22,6 @@ export interface AuditIndex {
   requestId: string | null;
 }
 
-export { REQUEST_ID_ENTITY_TYPE };
 
 /** Index values never hold control characters (the chain passes a group's rows joined by one, audit-chain.ts). */
 const HAS_CONTROL = /[\u0000-\u001f]/;

@@ -35,7 +35,8 @@ export interface AuditTrailEvent {
   door?: string;
 }
 
-export const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+// DICOM's code system, for the event types of records made outside the FHIR pipeline
+export { DCM } from './record-dictionary.js';
 
 /**
  * The audit trail for modules outside the FHIR pipeline: `record(event)` appends one AuditEvent to the hash chain and
