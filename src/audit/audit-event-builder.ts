@@ -197,6 +197,7 @@ function touchedResource(ix: Interaction, result?: InteractionResult): string | 
 const PATIENT_FIELDS = ['subject', 'patient', 'beneficiary'];
 // (stored JSON comes back from jsonb with a space after each colon)
 const PATIENT_REF_IN_JSON = /"(?:subject|patient|beneficiary)": ?\{[^{}]*?"reference": ?"(Patient\/[A-Za-z0-9\-.]{1,64})"/g;
+const PATIENT_FULL_URL_IN_JSON = /"fullUrl": ?"[^"]*\/(Patient\/[A-Za-z0-9\-.]{1,64})"/g;
 
 function patientsOfResource(r: any, out: Set<string>): void {
   if (!r || typeof r !== 'object') return;
@@ -220,6 +221,8 @@ export function patientsOf(ix: Interaction, result?: InteractionResult): string[
   if (result && result.status < 400) {
     if (result.resourceJson !== undefined) {
       for (const m of result.resourceJson.matchAll(PATIENT_REF_IN_JSON)) out.add(m[1]);
+      // a Bundle as text (search, history): the Patients among its entries, by their fullUrl
+      if (ix.kind.startsWith('search') || ix.kind.startsWith('history')) for (const m of result.resourceJson.matchAll(PATIENT_FULL_URL_IN_JSON)) out.add(m[1]);
     } else {
       const r = result.resource as any;
       if (r?.resourceType === 'Bundle' && (r.type === 'searchset' || r.type === 'history' || r.type === 'collection')) {

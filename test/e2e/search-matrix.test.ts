@@ -138,3 +138,40 @@ describe('reference and composite', () => {
     );
   });
 });
+
+// A search held to one patient (`patient=`, `subject=Patient/…`, `Patient/x/Observation`) is compiled as that
+// patient's reference rows with the other filters probed per row (pg-search-engine.ts patientAnchor): every filter
+// kind must keep its meaning there, including the ones that stay on the resource row (_lastUpdated, _id).
+describe('patient-anchored searches', () => {
+  const pick = () => data.byType('Patient')[2];
+  const obsOf = (p: any) => data.byType('Observation').filter((o) => o.subject?.reference === ref(p));
+  const has = (o: any, code: string) => codings(o.code).some((c) => c.code === code);
+  const eff = (o: any) => span(o.effectiveDateTime ?? o.effectivePeriod)!;
+  it('token, date, quantity, :not and :missing probed on the patient rows', async () => {
+    const p = pick();
+    const mine = obsOf(p);
+    const code = codings(mine[0].code)[0].code;
+    expect(mine.length).toBeGreaterThan(5);
+    await expectIds(`Observation?patient=${p.id}&code=${code}`, mine.filter((o) => has(o, code)));
+    await expectIds(`Observation?code=${code}&subject=${ref(p)}&date=ge2014`, mine.filter((o) => has(o, code) && eff(o)[1] >= T('2014-01-01T00:00:00Z')));
+    await expectIds(`Patient/${p.id}/Observation?code:not=${code}&date=lt2016`, mine.filter((o) => !has(o, code) && eff(o)[0] < T('2016-01-01T00:00:00Z')));
+    await expectIds(`Observation?subject:Patient=${p.id}&value-quantity=gt100`, mine.filter((o) => o.valueQuantity?.value > 100));
+    await expectIds(`Observation?patient=${ref(p)}&value-quantity:missing=true`, mine.filter((o) => !o.valueQuantity && !o.valueSampledData));
+  });
+  it('chains, conditions on the resource row, two patients, and paging', async () => {
+    const p = pick();
+    const mine = obsOf(p);
+    const encounter = new Map(data.byType('Encounter').map((e) => [ref(e), e]));
+    const cls = encounter.get(mine[0].encounter.reference)!.class.code;
+    await expectIds(`Observation?patient=${p.id}&encounter.class=${cls}`, mine.filter((o) => encounter.get(o.encounter?.reference)?.class?.code === cls));
+    await expectIds(`Observation?patient=${p.id}&_lastUpdated=gt2000-01-01`, mine);
+    await expectIds(`Observation?patient=${p.id}&_id=${mine[1].id},${mine[3].id}`, [mine[1], mine[3]]);
+    await expectIds(`Observation?patient=${p.id}&patient=${data.byType('Patient')[0].id}`, []);
+    await expectIds(`Observation?patient=${p.id},${data.byType('Patient')[0].id}`, [...mine, ...obsOf(data.byType('Patient')[0])]);
+    const code = codings(mine[0].code)[0].code;
+    const { ids, pages } = await searchAll(q(`Patient/${p.id}/Observation?code:not=${code}&_sort=-date`), 3);
+    const expected = mine.filter((o) => !has(o, code));
+    expect(sorted(ids)).toEqual(sorted(expected.map(ref)));
+    expect(pages).toBe(Math.ceil(expected.length / 3) || 1);
+  });
+});

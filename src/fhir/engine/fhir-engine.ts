@@ -63,7 +63,7 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
       case 'search-compartment':
         return {
           status: 200,
-          resource: await this.search.search(q, {
+          resourceJson: await this.search.searchJson(q, {
             resourceType: ix.resourceType,
             compartment: ix.compartment,
             params: ix.params,

@@ -40,6 +40,8 @@ export interface AccessRestriction {
 export interface SearchEngine {
   /** Runs a search and returns a complete `searchset` Bundle (entries, total, links, include/outcome entries). */
   search(q: Queryable, request: SearchRequest): Promise<any>;
+  /** The same Bundle as JSON text, built around each resource's stored JSON without parsing it (the REST door's form). */
+  searchJson(q: Queryable, request: SearchRequest): Promise<string>;
   /**
    * Ids of the current resources of `resourceType` matching `criteria` (a query string such as
    * `identifier=http://x|1&active=true`), at most `limit`. Used by conditional create/update/delete/patch and

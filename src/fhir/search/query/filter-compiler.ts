@@ -4,11 +4,14 @@ import type { SearchParamDef, SearchParamRegistry } from '../params/search-param
 import { leafCondition, pidIn, type ConditionContext } from './conditions/leaf-conditions.js';
 import { leafAsParameter, parseFilter, type FilterNode } from './filter-expression.js';
 import { orValues } from './search-values.js';
-import { orJoin, typeIn, type Scope } from './sql-params.js';
+import { orJoin, probeTail, typeIn, type Scope } from './sql-params.js';
 
 const MAX_CHAIN_DEPTH = 4;
 
 const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
+
+/** Probe order of leaf parameters by type (lower first), see `probeRank`. */
+const PROBE_RANK: Record<string, number> = { token: 0, reference: 1, uri: 1, string: 3, composite: 3, quantity: 4, number: 4, date: 5 };
 
 /**
  * Compiles search filters (`name[:modifier][.chain]=value`, `_has:...`, `_list`, `_text`, `_content`) into SQL
@@ -87,7 +90,7 @@ export class FilterCompiler {
     const inner = this.compile({ alias: r2, types: targets }, rest, raw, depth + 1);
     const typeCond = typeIn(`${c}.rtype`, targets);
     return `EXISTS (SELECT 1 FROM sp_reference ${c} JOIN resource ${r2} ON ${r2}.resource_type = ${c}.rtype AND ${r2}.id = ${c}.tid
-            WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, defs.map((d) => d.pid))} AND ${typeCond} AND NOT ${r2}.deleted AND ${inner})`;
+            WHERE ${c}.rid = ${scope.alias}.rid AND ${pidIn(sql, c, defs.map((d) => d.pid))} AND ${typeCond} AND NOT ${r2}.deleted AND ${inner}${probeTail(scope)})`;
   }
 
   /**
@@ -170,13 +173,38 @@ export class FilterCompiler {
       // an array, not IN (…): the planner would still walk the resources and merge; rid = ANY(array) looks them up
       return `${scope.alias}.rid = ANY(ARRAY(SELECT ${t}.rid FROM sp_text ${t} WHERE ${match}))`;
     }
-    return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${match})`;
+    return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${match}${probeTail(scope)})`;
   }
 
   /** The text condition on an `sp_text` alias. */
   fullTextMatch(t: string, name: string, raw: string): string {
     const column = name === '_text' ? 'narrative' : 'content';
     return orJoin(orValues(raw).map((v) => `${t}.${column} @@ websearch_to_tsquery('simple', ${this.ctx.sql.p(v)})`));
+  }
+
+  /**
+   * Where a filter may go in a search anchored on one patient's reference rows (PgSearchEngine.anchor): its rank in
+   * the probe order — equality on tokens and references first, since they rule out most of a patient's resources;
+   * ranges, text and negations last — or undefined when it needs more of the resource row than its rid (`_id`,
+   * `_lastUpdated`, `_has`, `_list`, `_filter`, `near`) or is unknown (then it is compiled, and reported, as usual).
+   */
+  probeRank(types: string[], name: string): number | undefined {
+    if (name === '_content' || name === '_text') return 7;
+    if (name.startsWith('_has:') || name === '_list' || name === '_filter') return undefined;
+    const dot = name.indexOf('.');
+    if (dot >= 0) return 2;
+    const [code, modifier] = name.split(':');
+    const def = types.map((t) => this.registry.get(t, code)).find((d) => d !== undefined);
+    if (!def || def.column || !(def.type in PROBE_RANK)) return undefined;
+    if (modifier && ['missing', 'not', 'not-in', 'contains', 'text'].includes(modifier)) return 8;
+    return PROBE_RANK[def.type];
+  }
+
+  /** The reference parameters of `type` that put its resources in a compartment of `compartmentType`. */
+  compartmentPids(compartmentType: string, type: string): number[] {
+    const codes = R4Definitions.get().compartments.get(compartmentType)?.resources.get(type) ?? [];
+    if (type === compartmentType || codes.includes('{def}')) return [];
+    return codes.map((c) => this.registry.get(type, c)).filter((d) => d?.type === 'reference').map((d) => d!.pid);
   }
 
   /** Membership in a compartment, e.g. Patient/123 for Observation: one of the compartment's parameters points at it. */

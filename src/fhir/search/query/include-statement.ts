@@ -1,3 +1,4 @@
+import { ENTRY_COLUMNS } from './page-statement.js';
 import type { SearchParamRegistry } from '../params/search-param-registry.js';
 import type { IncludeSpec } from './search-request-parser.js';
 import type { SqlParams } from './sql-params.js';
@@ -74,7 +75,7 @@ export function includeStatement(
       SELECT n.rid, n.resource_type, n.id, inc.depth + 1 FROM inc CROSS JOIN LATERAL (${parts.join('\n UNION ALL ')}) n
       WHERE inc.depth < ${sql.p(MAX_ITERATE_DEPTH, 'int')}),
     found AS (SELECT DISTINCT inc.rid FROM inc ${restrict ? 'JOIN resource ri ON ri.rid = inc.rid ' : ''}WHERE depth > 0 AND NOT (inc.rid = ANY(${page}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
-    SELECT f.rid::text AS rid, v.content FROM found f
+    SELECT f.rid::text AS rid, ${ENTRY_COLUMNS} FROM found f
     JOIN resource r ON r.rid = f.rid JOIN resource_version v ON v.rid = r.rid AND v.version_id = r.version_id
     ORDER BY f.rid`;
 }
@@ -99,6 +100,6 @@ function oneLevel(sql: SqlParams, fwd: IncludeArrays, rev: IncludeArrays, pageRo
   // the restriction's conditions are written on a `resource` alias: the found rows carry the columns they use
   return `WITH found AS (SELECT DISTINCT ri.rid, ri.version_id FROM (${parts.join('\n UNION ALL ')}) ri
       WHERE NOT (ri.rid = ANY(${rids}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})
-    SELECT f.rid::text AS rid, v.content FROM found f JOIN resource_version v ON v.rid = f.rid AND v.version_id = f.version_id
+    SELECT f.rid::text AS rid, ${ENTRY_COLUMNS} FROM found f JOIN resource_version v ON v.rid = f.rid AND v.version_id = f.version_id
     ORDER BY f.rid`;
 }

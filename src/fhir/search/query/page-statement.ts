@@ -5,6 +5,12 @@ import { pidIn } from './conditions/leaf-conditions.js';
 import type { SortKey } from './search-request-parser.js';
 import type { Scope, SqlParams } from './sql-params.js';
 
+/**
+ * What a page or include statement returns of each resource: its type and id (for the fullUrl, include keys and
+ * audit) and its stored JSON as text — put into the Bundle as it is, without parsing or re-serialising it.
+ */
+export const ENTRY_COLUMNS = 'v.resource_type AS type, v.id, v.content::text AS content';
+
 /** A sort key as SQL: never NULL (missing values get a sentinel that sorts them last), with its type for cursors. */
 interface SortExpr {
   expr: string;
@@ -92,7 +98,7 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const total = totalExpression(sql, input);
   const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), input.late ? '' : sql.p(input.limit, 'int'), input.late, input.limit);
   return `WITH ${input.with ? `${input.with}, ` : ''}page AS (${page})
-    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
+    SELECT p.rid::text AS rid, ${ENTRY_COLUMNS}${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
     FROM (SELECT ${total} AS total${extraValue(input)}) t
     LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
     ORDER BY ${order.map((o) => `p.${o}`).join(', ')}`;
@@ -185,7 +191,7 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
   const order = [`u.part`, `u.k0 ${keyed}`, ...rest.map((k, i) => `u.k${i + 1} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `u.${ridOrder}`];
   return `WITH ${[...(input.with ? [input.with] : []), ...cte].join(',\n')},
     page AS (SELECT * FROM (${union.join(' UNION ALL ')}) u ORDER BY ${order.join(', ')} LIMIT ${limit})
-    SELECT p.rid::text AS rid, v.content${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
+    SELECT p.rid::text AS rid, ${ENTRY_COLUMNS}${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
     FROM (SELECT ${totalExpression(sql, input)} AS total${extraValue(input)}) t
     LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
     ORDER BY ${order.map((o) => o.replace(/^u\./, 'p.')).join(', ')}`;

@@ -27,7 +27,16 @@ export class SqlParams {
 export interface Scope {
   alias: string;
   types: string[];
+  /**
+   * The alias is an anchoring index row (only its `rid` may be used), and each condition is checked per anchor row
+   * in the order given: sub-queries end in `OFFSET 0` so PostgreSQL keeps them as per-row probes (see `anchored`
+   * in pg-search-engine.ts) instead of hashing every match of the value.
+   */
+  probe?: boolean;
 }
+
+/** ` OFFSET 0` inside the EXISTS of a probe-scope condition (keeps it a per-row sub-plan). */
+export const probeTail = (scope: Scope): string => (scope.probe ? ' OFFSET 0' : '');
 
 /** Escapes LIKE wildcards (the default escape character is a backslash). */
 export function likeEscape(s: string): string {

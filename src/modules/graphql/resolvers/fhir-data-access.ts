@@ -89,7 +89,7 @@ export class FhirDataAccess {
    */
   async search(type: string, params: QueryParams): Promise<any> {
     const result = await this.execute(this.interaction('search-type', { resourceType: type, params, prefer: { handling: 'strict' } }));
-    const bundle = result.resource as any;
+    const bundle = (result.resource ?? JSON.parse(result.resourceJson!)) as any;
     for (const e of bundle.entry ?? []) if (e.resource) tag(e.resource);
     return bundle;
   }

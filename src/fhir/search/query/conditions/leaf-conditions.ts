@@ -3,7 +3,7 @@ import { ofTypePid } from '../../extract/search-parameter-indexer.js';
 import type { SearchParamDef, SearchParamType } from '../../params/search-param-registry.js';
 import { foldText } from '../../values/text-fold.js';
 import { orValues, splitUnescaped, unescapeValue } from '../search-values.js';
-import { likeEscape, orJoin, type Scope, type SqlParams } from '../sql-params.js';
+import { likeEscape, orJoin, probeTail, type Scope, type SqlParams } from '../sql-params.js';
 import { compositeCondition } from './composite-condition.js';
 import { dateCondition, numberCondition, quantityCondition } from './range-conditions.js';
 import { referenceCondition } from './reference-condition.js';
@@ -62,7 +62,7 @@ export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchP
   if (!table) throw FhirError.badRequest(`Parameter ${name} cannot be searched`);
   if (modifier === 'missing') {
     if (raw !== 'true' && raw !== 'false') throw FhirError.badRequest(`:missing takes true or false (parameter ${name})`);
-    return `${raw === 'true' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} m WHERE m.rid = ${scope.alias}.rid AND ${pidIn(sql, 'm', defs.map((d) => d.pid))})`;
+    return `${raw === 'true' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} m WHERE m.rid = ${scope.alias}.rid AND ${pidIn(sql, 'm', defs.map((d) => d.pid))}${probeTail(scope)})`;
   }
   checkModifier(def.type, modifier, name);
   const x = sql.alias('x');
@@ -71,7 +71,7 @@ export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchP
   const values = orValues(raw, true);
   const conds = values.map((v) => valueCondition(ctx, x, def, modifier, v, name));
   const negate = modifier === 'not' || modifier === 'not-in';
-  return `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.rid = ${scope.alias}.rid AND ${pidIn(sql, x, pids)} AND ${orJoin(conds)})`;
+  return `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.rid = ${scope.alias}.rid AND ${pidIn(sql, x, pids)} AND ${orJoin(conds)}${probeTail(scope)})`;
 }
 
 export function pidIn(_sql: SqlParams, x: string, pids: number[]): string {
