@@ -10,6 +10,8 @@ export interface Queryable {
 /** A database transaction: one pinned connection. */
 export interface Tx extends Queryable {
   readonly inTransaction: true;
+  /** Runs fn once the transaction has committed (never when it rolls back). */
+  afterCommit(fn: () => void): void;
 }
 
 /**
@@ -27,14 +29,16 @@ export class Db implements Queryable {
   /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const client: PoolClient = await this.pool.connect();
+    const committed: (() => void)[] = [];
     const tx = Object.assign(
       { inTransaction: true as const },
-      { query: (t: any, v?: unknown[]) => (statementSent(), client.query(t, v)) },
+      { query: (t: any, v?: unknown[]) => (statementSent(), client.query(t, v)), afterCommit: (f: () => void) => void committed.push(f) },
     ) as unknown as Tx;
     try {
       await client.query('BEGIN');
       const result = await fn(tx);
       await client.query('COMMIT');
+      for (const f of committed) f();
       return result;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -17,7 +17,7 @@ interface SortExpr {
   desc: boolean;
   cast: 'text' | 'timestamptz' | 'numeric';
   /** the index table column whose order this key follows, when the page may be read in index order */
-  indexed?: { table: string; col: string; pidCond: (alias: string) => string; sentinel: string };
+  indexed?: { table: string; col: string; pidCond: (alias: string) => string; sentinel: string; ridKey?: boolean };
 }
 
 const TEXT_MAX = `chr(1114111)`;
@@ -34,12 +34,12 @@ export function sortExpressions(sql: SqlParams, registry: SearchParamRegistry, s
     const pidCond = pidIn(sql, 's', pids);
     const agg = desc ? 'max' : 'min';
     const sub = (table: string, col: string) => `(SELECT ${agg}(s.${col}) FROM ${table} s WHERE s.rid = ${r}.rid AND ${pidCond})`;
-    const indexed = (table: string, col: string, sentinel: string) => ({ table, col, sentinel, pidCond: (a: string) => pidIn(sql, a, pids) });
+    const indexed = (table: string, col: string, sentinel: string, ridKey = false) => ({ table, col, sentinel, ridKey, pidCond: (a: string) => pidIn(sql, a, pids) });
     const textSentinel = desc ? `''` : TEXT_MAX;
     switch (defs[0].type) {
       case 'date': {
         const sentinel = `'${desc ? '-infinity' : 'infinity'}'::timestamptz`;
-        return { expr: `COALESCE(${sub('sp_date', desc ? 'hi' : 'lo')}, ${sentinel})`, desc, cast: 'timestamptz' as const, indexed: indexed('sp_date', desc ? 'hi' : 'lo', sentinel) };
+        return { expr: `COALESCE(${sub('sp_date', desc ? 'hi' : 'lo')}, ${sentinel})`, desc, cast: 'timestamptz' as const, indexed: indexed('sp_date', desc ? 'hi' : 'lo', sentinel, true) };
       }
       case 'number':
         return { expr: `COALESCE(${sub('sp_number', desc ? 'hi' : 'lo')}, '${desc ? '-Infinity' : 'Infinity'}'::numeric)`, desc, cast: 'numeric' as const };
@@ -92,7 +92,7 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const r = input.scope.alias;
   const reverse = input.cursor?.dir === 'prev';
   const where = [...input.where];
-  if (input.cursor) where.push(keysetCondition(sql, r, input.sort, input.cursor, reverse));
+  if (input.cursor) where.push(keysetCondition(sql, r, input.sort, input.cursor, reverse, false));
   const order = [...input.sort.map((k, i) => `k${i} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `rid ${reverse ? 'DESC' : 'ASC'}`];
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
@@ -138,7 +138,10 @@ function totalExpression(sql: SqlParams, input: PageStatementInput): string {
  * sort value (min for ascending, max for descending; ties broken by ctid) — then those without a value, which
  * sort last (first when reading backwards). The second part is only read when the first did not fill the page,
  * and the cursor tells which part a page continues in. The planner still chooses the join order, so a selective
- * filter is applied first and its few matches sorted.
+ * filter is applied first and its few matches sorted. Ties are broken by rid in the direction of the first key;
+ * date indexes carry the rid after the bound (`(pid, hi, rid, lo)`), so a date-sorted page is read in exactly
+ * this order and its cursor `(bound, rid)` is an index condition: the scan starts at the cursor instead of
+ * stepping over every row that shares its date.
  */
 function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): string {
   const r = input.scope.alias;
@@ -151,7 +154,8 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
   const keyed = first.desc !== reverse ? 'DESC' : 'ASC';
   const restCols = rest.map((k, i) => `, ${k.expr} AS k${i + 1}`).join('');
   const restOrder = rest.map((k, i) => `k${i + 1} ${k.desc !== reverse ? 'DESC' : 'ASC'}, `).join('');
-  const ridOrder = `rid ${reverse ? 'DESC' : 'ASC'}`;
+  const ridOrder = `rid ${keyed}`;
+  const ridDesc = first.desc;
   // the one index row per resource that carries its sort value
   const better = first.desc ? `${s2}.${ix.col} > ${s}.${ix.col}` : `${s2}.${ix.col} < ${s}.${ix.col}`;
   const valued = [
@@ -165,13 +169,15 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
     const cursorInMissing = input.cursor.keys[0] === sentinelText(first);
     const sortOfValued: SortExpr[] = [{ ...first, expr: `${s}.${ix.col}` }, ...rest];
     if (cursorInMissing) {
-      missing.push(keysetCondition(sql, r, input.sort.map((k, i) => (i === 0 ? { ...k, expr: ix.sentinel } : k)), input.cursor, reverse));
+      missing.push(keysetCondition(sql, r, input.sort.map((k, i) => (i === 0 ? { ...k, expr: ix.sentinel } : k)), input.cursor, reverse, ridDesc));
       if (!reverse) partOrder = [1];
     } else {
       const v = sql.p(input.cursor.keys[0], first.cast);
       // a plain range on the index column as well, so the index scan starts at the cursor
       valued.push(`${s}.${ix.col} ${first.desc !== reverse ? '<=' : '>='} ${v}`);
-      valued.push(keysetCondition(sql, r, sortOfValued, input.cursor, reverse));
+      // the same position as one row comparison on the index's own columns: where the index scan starts
+      if (ix.ridKey && !rest.length) valued.push(`(${s}.${ix.col}, ${s}.rid) ${first.desc !== reverse ? '<' : '>'} (${v}, ${sql.p(input.cursor.rid, 'bigint')})`);
+      valued.push(keysetCondition(sql, r, sortOfValued, input.cursor, reverse, ridDesc));
       if (reverse) partOrder = [0];
     }
   }
@@ -203,8 +209,11 @@ function sentinelText(k: SortExpr): string {
   return k.desc ? '' : String.fromCodePoint(0x10ffff);
 }
 
-/** Rows after (or, reversed, before) the cursor row in the sort order: (k0, k1, ..., rid) compared key by key. */
-function keysetCondition(sql: SqlParams, r: string, sort: SortExpr[], cursor: Cursor, reverse: boolean): string {
+/**
+ * Rows after (or, reversed, before) the cursor row in the sort order: (k0, k1, ..., rid) compared key by key; rid
+ * ascending unless `ridDesc`.
+ */
+function keysetCondition(sql: SqlParams, r: string, sort: SortExpr[], cursor: Cursor, reverse: boolean, ridDesc: boolean): string {
   if (cursor.keys.length !== sort.length) throw FhirError.badRequest('The _cursor does not belong to this _sort (use the links as given)');
   const terms: string[] = [];
   const eq: string[] = [];
@@ -214,6 +223,6 @@ function keysetCondition(sql: SqlParams, r: string, sort: SortExpr[], cursor: Cu
     terms.push([...eq, `${k.expr} ${op} ${v}`].join(' AND '));
     eq.push(`${k.expr} = ${v}`);
   });
-  terms.push([...eq, `${r}.rid ${reverse ? '<' : '>'} ${sql.p(cursor.rid, 'bigint')}`].join(' AND '));
+  terms.push([...eq, `${r}.rid ${ridDesc !== reverse ? '<' : '>'} ${sql.p(cursor.rid, 'bigint')}`].join(' AND '));
   return `(${terms.map((t) => `(${t})`).join(' OR ')})`;
 }
