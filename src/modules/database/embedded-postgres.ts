@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -38,7 +39,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     postgresFlags: [
       '-c', 'listen_addresses=localhost',
       '-c', 'max_connections=200',
-      '-c', 'shared_buffers=256MB',
+      '-c', `shared_buffers=${sharedBuffersMb()}MB`,
       '-c', 'max_wal_size=4GB',
       '-c', 'checkpoint_timeout=15min',
       '-c', 'checkpoint_completion_target=0.9',
@@ -72,6 +73,15 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     url: `postgres://${USER}:${PASSWORD}@localhost:${port}/hub`,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * A quarter of the machine's memory, between 128 MB and 2 GB (PostgreSQL's own sizing advice; shared memory is
+ * only used as it is touched). At 1M resources (6 GB of data) 2 GB instead of 256 MB cut PostgreSQL's CPU per
+ * search by ~10 % (fewer pages copied in from the OS cache); EMBEDDED_PG_SETTINGS="shared_buffers=…" overrides it.
+ */
+function sharedBuffersMb(): number {
+  return Math.min(2048, Math.max(128, Math.floor(os.totalmem() / 4 / 2 ** 20)));
 }
 
 /** `a=1 b=2` → ['-c', 'a=1', '-c', 'b=2'] (values without spaces). */
