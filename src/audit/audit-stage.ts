@@ -9,6 +9,11 @@ import { AuditChain } from './audit-chain.js';
 import { interactionEvent, rejectedEvent } from './audit-event-builder.js';
 import type { AuditEvent } from './audit-record.js';
 
+/** The interaction's own record after the records stages made about it (`Interaction.companionRecords`). */
+function withCompanions(ix: Interaction, own: AuditEvent): AuditEvent[] {
+  return ix.companionRecords?.length ? [...ix.companionRecords, own] : [own];
+}
+
 /** The record of one write, appended in the write's own transaction (run by the writer just before COMMIT). */
 class WriteRecord implements CommitHook {
   constructor(
@@ -19,7 +24,7 @@ class WriteRecord implements CommitHook {
 
   beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
     this.appended = true;
-    return this.chain.appendInTx(tx, [interactionEvent(this.ix, this.baseUrl, { result })]);
+    return this.chain.appendInTx(tx, withCompanions(this.ix, interactionEvent(this.ix, this.baseUrl, { result })));
   }
 
   appended = false;
@@ -41,7 +46,7 @@ class TransactionRecords implements CommitHook {
   ) {}
 
   async beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
-    await this.chain.appendInTx(tx, [...this.entries, interactionEvent(this.ix, this.baseUrl, { result })]);
+    await this.chain.appendInTx(tx, [...this.entries, ...withCompanions(this.ix, interactionEvent(this.ix, this.baseUrl, { result }))]);
     this.committed = true;
   }
 }
@@ -79,10 +84,10 @@ export class AuditStage implements PipelineStage, OnModuleInit {
       result = await next({ ...ctx, commitHook: hook });
     } catch (error) {
       // the write's transaction (and a record appended in it) rolled back: record the failure
-      await this.chain.append(interactionEvent(ix, ctx.baseUrl, { error }));
+      await this.chain.append(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
       throw error;
     }
-    if (!hook.appended) await this.chain.append(interactionEvent(ix, ctx.baseUrl, { result }));
+    if (!hook.appended) await this.chain.append(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
     return result;
   }
 
@@ -95,10 +100,10 @@ export class AuditStage implements PipelineStage, OnModuleInit {
   private async inTransactionBundle(ix: Interaction, ctx: InteractionContext, next: Next, records: TransactionRecords): Promise<InteractionResult> {
     try {
       const result = await next(ctx);
-      records.entries.push(interactionEvent(ix, ctx.baseUrl, { result }));
+      records.entries.push(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
       return result;
     } catch (error) {
-      records.entries.push(interactionEvent(ix, ctx.baseUrl, { error }));
+      records.entries.push(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
       throw error;
     }
   }
@@ -107,11 +112,11 @@ export class AuditStage implements PipelineStage, OnModuleInit {
     const records = new TransactionRecords(this.chain, ix, ctx.baseUrl);
     try {
       const result = await next({ ...ctx, commitHook: records });
-      if (!records.committed) await this.chain.append(...records.entries, interactionEvent(ix, ctx.baseUrl, { result }));
+      if (!records.committed) await this.chain.append(...records.entries, ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
       return result;
     } catch (error) {
       const rolledBack = records.entries.map((e) => ({ ...e, outcomeDesc: e.outcomeDesc ? `${e.outcomeDesc} (rolled back with the transaction)` : 'rolled back with the transaction' }));
-      await this.chain.append(...rolledBack, interactionEvent(ix, ctx.baseUrl, { error }));
+      await this.chain.append(...rolledBack, ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
       throw error;
     }
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { HUB_CONFIG, type HubConfig } from '../modules/config/hub-config.js';
 import type { Tx } from '../modules/database/db.js';
+import type { Interaction } from '../fhir/pipeline/interaction.js';
 import type { Principal } from '../fhir/pipeline/principal.js';
 import { AuditChain } from './audit-chain.js';
 import { agentsOf, outcomeCode, patientEntity, requestEntity, sourceOf } from './audit-event-builder.js';
@@ -51,6 +52,22 @@ export class AuditTrail {
 
   async record(event: AuditTrailEvent, tx?: Tx): Promise<AuditEvent | undefined> {
     if (!this.config.audit) return undefined;
+    const audit = this.build(event);
+    if (tx) await this.chain.appendInTx(tx, [audit]);
+    else await this.chain.append(audit);
+    return audit;
+  }
+
+  /**
+   * An event about an interaction in the FHIR pipeline: committed with the interaction's own record by the audit
+   * stage (the pipeline's outermost stage, so it has not recorded yet), at no extra commit.
+   */
+  recordWith(ix: Interaction, event: AuditTrailEvent): void {
+    if (!this.config.audit) return;
+    ix.companionRecords = [...(ix.companionRecords ?? []), this.build(event)];
+  }
+
+  private build(event: AuditTrailEvent): AuditEvent {
     const entity: any[] = [
       ...(event.entities ?? []).map((ref) => ({ what: { reference: ref } })),
       ...(event.patients ?? []).map((id) => patientEntity(`Patient/${id}`)),
@@ -69,8 +86,6 @@ export class AuditTrail {
       subtype: event.subtype?.length ? event.subtype : undefined,
       type: event.type,
     };
-    if (tx) await this.chain.appendInTx(tx, [audit]);
-    else await this.chain.append(audit);
     return audit;
   }
 }

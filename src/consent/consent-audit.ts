@@ -1,4 +1,5 @@
 import type { Tx } from '../modules/database/db.js';
+import type { Interaction } from '../fhir/pipeline/interaction.js';
 import type { Principal } from '../fhir/pipeline/principal.js';
 import type { AuditTrailEvent } from '../audit/audit-trail.js';
 
@@ -22,6 +23,8 @@ export interface ConsentAuditEvent {
 /** Where consent decisions go: the audit trail (`AuditTrail.record` of `toAuditTrailEvent(event)`, wired in consent.module.ts). */
 export interface ConsentAuditRecorder {
   record(event: ConsentAuditEvent, tx?: Tx): Promise<void>;
+  /** A decision about an interaction in the pipeline: committed with the interaction's own record (same commit). */
+  recordWith(ix: Interaction, event: ConsentAuditEvent): void;
 }
 
 export const CONSENT_AUDIT_RECORDER = Symbol('CONSENT_AUDIT_RECORDER');

@@ -107,11 +107,11 @@ export class ConsentStage implements PipelineStage {
     }
     const { facts, btg } = this.mark(ix, cx);
     if (btg?.sessions.length) {
-      await this.audit.record(this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
+      this.audit.recordWith(ix, this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
     }
     if (failure !== undefined) throw failure;
     const reason = searchFilterReason(cx.denials, patients, facts);
-    if (reason) await this.audit.record(this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
+    if (reason) this.audit.recordWith(ix, this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
     return result!;
   }
 
@@ -137,7 +137,7 @@ export class ConsentStage implements PipelineStage {
   /** Runs the rest of the pipeline; during break-the-glass the access is recorded with the sessions. */
   private async passOn(ix: Interaction, next: Next, btg: { sessions: string[]; patients: string[] } | undefined): Promise<InteractionResult> {
     if (btg?.sessions.length) {
-      await this.audit.record(this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
+      this.audit.recordWith(ix, this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
     }
     return next();
   }
@@ -152,7 +152,7 @@ export class ConsentStage implements PipelineStage {
     const exists = await q.query({ name: 'consent_exists', text: 'SELECT 1 FROM resource WHERE resource_type = $1 AND id = $2 AND NOT deleted', values: [type, id] });
     if (!exists.rows.length) return; // 404/410 from the engine, as for anyone
     const reason = await this.explain(q, type, id, facts);
-    await this.audit.record({ ...this.event(ix, 'denied', reason.patients, reason.consents, reason.text), status: policy.hideDenied ? 404 : 403 });
+    this.audit.recordWith(ix, { ...this.event(ix, 'denied', reason.patients, reason.consents, reason.text), status: policy.hideDenied ? 404 : 403 });
     if (policy.hideDenied) throw FhirError.notFound(`${type}/${id} is not known`);
     throw new FhirError(403, outcome(issue('error', 'forbidden', `Access to ${type}/${id} is denied by patient consent: ${reason.text}`)));
   }

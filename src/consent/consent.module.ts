@@ -12,6 +12,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { HUB_LOGGER } from '../modules/logging/logger.js';
 import { BreakGlassSessions } from './break-glass-sessions.js';
+import type { Interaction } from '../fhir/pipeline/interaction.js';
 import { CONSENT_AUDIT_RECORDER, toAuditTrailEvent, type ConsentAuditEvent, type ConsentAuditRecorder } from './consent-audit.js';
 import { CONSENT_CONFIG, loadConsentConfig, type ConsentConfig } from './consent-config.js';
 import { consentOperations } from './consent-operations.js';
@@ -29,11 +30,20 @@ class AuditedConsentDecisions implements ConsentAuditRecorder {
   ) {}
 
   async record(e: ConsentAuditEvent, tx?: Tx): Promise<void> {
+    this.logged(e);
+    await this.trail.record(toAuditTrailEvent(e), tx);
+  }
+
+  recordWith(ix: Interaction, e: ConsentAuditEvent): void {
+    this.logged(e);
+    this.trail.recordWith(ix, toAuditTrailEvent(e));
+  }
+
+  private logged(e: ConsentAuditEvent): void {
     this.log?.info(
       { consent: e.kind, patients: e.patients, entities: e.entities, user: e.principal.userId ?? e.principal.clientId, requestId: e.requestId },
       `consent ${e.kind}: ${e.interaction ?? ''} ${e.reason}`,
     );
-    await this.trail.record(toAuditTrailEvent(e), tx);
   }
 }
 

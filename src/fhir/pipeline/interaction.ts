@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../audit/audit-record.js';
 import type { Principal } from './principal.js';
 import type { AccessRestriction } from '../search/search-engine.js';
 
@@ -58,6 +59,12 @@ export interface Interaction {
   /** Which door the request came through: 'rest', 'bundle-entry', 'graphql', 'bulk', ... */
   door: string;
   requestId?: string;
+  /**
+   * Audit records a stage made about this interaction (a consent decision, an access during break-the-glass): the
+   * audit stage appends them together with the interaction's own record, in the same commit, so a request waits
+   * for one commit instead of one per record.
+   */
+  companionRecords?: AuditEvent[];
 }
 
 /** What the engine answers; the door renders it (HTTP status, headers, body). */
