@@ -1,3 +1,4 @@
+import { addPatientRefsInJson, PATIENT_FIELDS } from '../fhir/pipeline/patient-refs.js';
 import { randomUUID } from 'node:crypto';
 import type { Interaction, InteractionKind, InteractionResult } from '../fhir/pipeline/interaction.js';
 import type { Principal } from '../fhir/pipeline/principal.js';
@@ -193,11 +194,6 @@ function touchedResource(ix: Interaction, result?: InteractionResult): string | 
   return undefined;
 }
 
-// top-level references that name the patient a resource is about (a full compartment walk would cost a parse per read)
-const PATIENT_FIELDS = ['subject', 'patient', 'beneficiary'];
-// (stored JSON comes back from jsonb with a space after each colon)
-const PATIENT_REF_IN_JSON = /"(?:subject|patient|beneficiary)": ?\{[^{}]*?"reference": ?"(Patient\/[A-Za-z0-9\-.]{1,64})"/g;
-const PATIENT_FULL_URL_IN_JSON = /"fullUrl": ?"[^"]*\/(Patient\/[A-Za-z0-9\-.]{1,64})"/g;
 
 function patientsOfResource(r: any, out: Set<string>): void {
   if (!r || typeof r !== 'object') return;
@@ -219,10 +215,10 @@ export function patientsOf(ix: Interaction, result?: InteractionResult): string[
   if (ix.kind === 'create' || ix.kind === 'update') patientsOfResource(ix.body, out);
   if (ix.kind === 'create' && ix.resourceType === 'Patient' && result?.location) out.add(result.location.split('/_history/')[0]);
   if (result && result.status < 400) {
-    if (result.resourceJson !== undefined) {
-      for (const m of result.resourceJson.matchAll(PATIENT_REF_IN_JSON)) out.add(m[1]);
-      // a Bundle as text (search, history): the Patients among its entries, by their fullUrl
-      if (ix.kind.startsWith('search') || ix.kind.startsWith('history')) for (const m of result.resourceJson.matchAll(PATIENT_FULL_URL_IN_JSON)) out.add(m[1]);
+    if (result.patients) {
+      for (const p of result.patients) out.add(p); // the engine knew them (a search Bundle built as text)
+    } else if (result.resourceJson !== undefined) {
+      addPatientRefsInJson(result.resourceJson, out);
     } else {
       const r = result.resource as any;
       if (r?.resourceType === 'Bundle' && (r.type === 'searchset' || r.type === 'history' || r.type === 'collection')) {

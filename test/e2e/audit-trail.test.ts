@@ -75,6 +75,13 @@ describe('one record per interaction', () => {
     const query = r.entity.find((e: any) => e.role?.code === '24');
     expect(Buffer.from(query.query, 'base64').toString()).toBe(`code=${encodeURIComponent(`urn:audit-test|${tag}`)}`);
 
+    // the Patients a search returns, matched or included, are named too
+    const patients = await call('GET', `Patient?_id=${a.id}`);
+    expect(patientsOf((await only(patients.id))[0])).toEqual([`Patient/${a.id}`]);
+    const included = await call('GET', `Patient?_id=${b.id}&_revinclude=Observation:subject`);
+    expect(included.res.body.entry).toHaveLength(2);
+    expect(patientsOf((await only(included.id))[0])).toEqual([`Patient/${b.id}`]);
+
     // a search that returns nobody names nobody
     const none = await call('GET', `Observation?code=urn:audit-test|nothing-${tag}`);
     expect(patientsOf((await only(none.id))[0])).toEqual([]);

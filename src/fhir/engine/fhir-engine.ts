@@ -60,19 +60,18 @@ export class FhirEngine implements InteractionExecutor, OnModuleInit {
         return { status: 200, resource: await this.history.bundle(q, ix, ctx.baseUrl) };
       case 'search-type':
       case 'search-system':
-      case 'search-compartment':
-        return {
-          status: 200,
-          resourceJson: await this.search.searchJson(q, {
-            resourceType: ix.resourceType,
-            compartment: ix.compartment,
-            params: ix.params,
-            strict: ix.prefer.handling === 'strict',
-            principal: ix.principal,
-            baseUrl: ctx.baseUrl,
-            restriction: ix.restriction,
-          }),
-        };
+      case 'search-compartment': {
+        const { json, patients } = await this.search.searchJson(q, {
+          resourceType: ix.resourceType,
+          compartment: ix.compartment,
+          params: ix.params,
+          strict: ix.prefer.handling === 'strict',
+          principal: ix.principal,
+          baseUrl: ctx.baseUrl,
+          restriction: ix.restriction,
+        });
+        return { status: 200, resourceJson: json, patients };
+      }
       case 'batch':
       case 'transaction':
         return this.bundles.process(ix, ctx, pipeline);

@@ -73,6 +73,8 @@ export interface InteractionResult {
   /** A resource object, or already-serialised JSON text of one (the fast path for reads). */
   resource?: unknown;
   resourceJson?: string;
+  /** The patients (`Patient/id`) whose data the result holds, when the engine knows them (search Bundles as text). */
+  patients?: string[];
   versionId?: string;
   lastUpdated?: string;
   /** Location of a created/updated resource, relative to the base: Type/id/_history/vid */

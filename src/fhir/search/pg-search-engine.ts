@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Queryable } from '../../modules/database/db.js';
 import { FhirError, issue, outcome } from '../operation-outcome.js';
+import { addPatientRefsInJson } from '../pipeline/patient-refs.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
@@ -28,14 +29,14 @@ export class PgSearchEngine implements SearchEngine {
   ) {}
 
   async search(q: Queryable, request: SearchRequest): Promise<any> {
-    return JSON.parse(await this.searchJson(q, request));
+    return JSON.parse((await this.searchJson(q, request)).json);
   }
 
   /**
    * The searchset Bundle as JSON text, built around the stored JSON of each resource: nothing is parsed or
    * re-serialised unless `_summary`/`_elements` ask for a projection (the REST door sends this text as it is).
    */
-  async searchJson(q: Queryable, request: SearchRequest): Promise<string> {
+  async searchJson(q: Queryable, request: SearchRequest): Promise<{ json: string; patients: string[] }> {
     const parsed = parseSearchParams(request.params, this.registry, request.strict);
     const types = this.scopeTypes(request, parsed);
     const sql = new SqlParams();
@@ -75,12 +76,14 @@ export class PgSearchEngine implements SearchEngine {
     if (totalValue !== null && totalValue !== undefined && (total !== 'none' || parsed.total === undefined)) bundle.total = Number(totalValue);
     bundle.link = this.links(request, parsed, sort.length, rows, more, reverse);
     const entries: string[] = rows.map((row: any) => entryJson(request, row, 'match', parsed.summary, parsed.elements));
+    const patients = new Set<string>();
+    patientsOfRows(rows, patients);
     // the include statement has no consent_facts of its own: it gets the facts this statement read
     const forIncludes = live ? { ...request, restriction: { ...request.restriction, consent: resolvedFacts(consent!, context) } } : request;
-    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, forIncludes, parsed, rows)));
+    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, forIncludes, parsed, rows, patients)));
     if (parsed.issues.length) entries.push(JSON.stringify({ resource: outcome(...parsed.issues), search: { mode: 'outcome' } }));
     const head = JSON.stringify(bundle);
-    return entries.length ? `${head.slice(0, -1)},"entry":[${entries.join(',')}]}` : head;
+    return { json: entries.length ? `${head.slice(0, -1)},"entry":[${entries.join(',')}]}` : head, patients: [...patients] };
   }
 
   async matchIds(q: Queryable, resourceType: string, criteria: string, limit: number, restriction?: AccessRestriction): Promise<string[]> {
@@ -211,7 +214,7 @@ export class PgSearchEngine implements SearchEngine {
     return make(i, [this.registry.get(scope.types[0], code)!.pid], value !== id || modifier ? typed(id) : `${a}.tid = ${sql.p(id)}`);
   }
 
-  private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[]): Promise<string[]> {
+  private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[], about: Set<string>): Promise<string[]> {
     const sql = new SqlParams();
     const pageTypes = [...new Set(rows.map((r: any) => r.type as string))];
     const patients = request.restriction?.patients;
@@ -230,6 +233,7 @@ export class PgSearchEngine implements SearchEngine {
     const res = await q.query(prepared(text, sql.values));
     const found = res.rows.slice(0, MAX_INCLUDED);
     if (res.rows.length > MAX_INCLUDED) parsed.issues.push(issue('warning', 'too-costly', `More than ${MAX_INCLUDED} included resources; the rest were left out`));
+    patientsOfRows(found, about);
     return found.map((row: any) => entryJson(request, row, 'include', parsed.summary === 'count' ? undefined : parsed.summary, undefined));
   }
 
@@ -252,6 +256,14 @@ export class PgSearchEngine implements SearchEngine {
 
 /** A single local patient id, or `Patient/id`, as a reference value (no version, no URL, no list). */
 const ANCHOR_ID = /^(Patient\/)?[A-Za-z0-9\-.]{1,64}$/;
+
+/** The patients whose data these rows are: a Patient itself, or the patient another resource is about. */
+function patientsOfRows(rows: { type: string; id: string; content: string }[], out: Set<string>): void {
+  for (const row of rows) {
+    if (row.type === 'Patient') out.add(`Patient/${row.id}`);
+    else addPatientRefsInJson(row.content, out);
+  }
+}
 
 /** One Bundle entry as JSON text: the stored resource text as it is, or its projection for `_summary`/`_elements`. */
 function entryJson(request: SearchRequest, row: { type: string; id: string; content: string }, mode: 'match' | 'include', summary: string | undefined, elements: string[] | undefined): string {

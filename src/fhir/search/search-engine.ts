@@ -40,8 +40,12 @@ export interface AccessRestriction {
 export interface SearchEngine {
   /** Runs a search and returns a complete `searchset` Bundle (entries, total, links, include/outcome entries). */
   search(q: Queryable, request: SearchRequest): Promise<any>;
-  /** The same Bundle as JSON text, built around each resource's stored JSON without parsing it (the REST door's form). */
-  searchJson(q: Queryable, request: SearchRequest): Promise<string>;
+  /**
+   * The same Bundle as JSON text, built around each resource's stored JSON without parsing it (the REST door's form),
+   * with the patients (`Patient/id`) whose data it holds: the Patients among its entries and the patients the other
+   * entries are about (subject/patient/beneficiary), for the audit trail.
+   */
+  searchJson(q: Queryable, request: SearchRequest): Promise<{ json: string; patients: string[] }>;
   /**
    * Ids of the current resources of `resourceType` matching `criteria` (a query string such as
    * `identifier=http://x|1&active=true`), at most `limit`. Used by conditional create/update/delete/patch and
