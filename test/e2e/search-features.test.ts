@@ -58,6 +58,25 @@ describe('_include and _revinclude', () => {
     const refs = [e0.subject, e0.serviceProvider, ...(e0.participant ?? []).map((x: any) => x.individual)].map((x: any) => x?.reference).filter(Boolean);
     expect(sorted(star.body.entry.filter((e: any) => e.search.mode === 'include').map((e: any) => ref(e.resource)))).toEqual(sorted([...new Set(refs)].filter((x) => byRef(x))));
   });
+  it('includes come from the page only: not from the row read ahead to know there is a next page, on both directions', async () => {
+    const tag = `inc-page-${Date.now()}`;
+    const patients: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const pt = await http('POST', 'Patient', { resourceType: 'Patient', name: [{ family: `IncPage${i}` }] });
+      patients.push(`Patient/${pt.body.id}`);
+      const o = await http('POST', 'Observation', { resourceType: 'Observation', status: 'final', code: { text: 'x' }, meta: { tag: [{ system: 'urn:test', code: tag }] }, subject: { reference: patients[i] } });
+      expect(o.status).toBe(201);
+    }
+    const included = (b: any) => sorted(b.entry.filter((e: any) => e.search.mode === 'include').map((e: any) => ref(e.resource)));
+    const page1 = await http('GET', `Observation?_tag=urn:test|${tag}&_include=Observation:subject&_count=2`);
+    expect(included(page1.body)).toEqual(sorted(patients.slice(0, 2)));
+    const page2 = await http('GET', page1.body.link.find((l: any) => l.relation === 'next').url);
+    expect(included(page2.body)).toEqual([patients[2]]);
+    const back = await http('GET', page2.body.link.find((l: any) => l.relation === 'previous').url);
+    expect(included(back.body)).toEqual(sorted(patients.slice(0, 2)));
+    const none = await http('GET', `Observation?_tag=urn:test|${tag}&_include=Observation:subject&_count=0`);
+    expect(none.body.entry ?? []).toEqual([]);
+  });
 });
 
 describe('sorting and paging', () => {

@@ -5,11 +5,11 @@ import { addPatientRefsInJson } from '../pipeline/patient-refs.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
-import { consentCondition, consentContextExpression, consentFactsCte, resolvedFacts } from './query/consent-condition.js';
+import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
 import { FilterCompiler } from './query/filter-compiler.js';
 import { planFilters, type FilterPlan } from './query/filter-plans.js';
-import { includeStatement, MAX_INCLUDED } from './query/include-statement.js';
+import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions } from './query/page-statement.js';
 import { project } from './query/projection.js';
 import { parseSearchParams, type ParsedSearch } from './query/search-request-parser.js';
@@ -18,8 +18,9 @@ import { andJoin, orJoin, SqlParams, typeIn, type Scope } from './query/sql-para
 import { Terminology } from './query/terminology.js';
 
 /**
- * FHIR search on PostgreSQL: every request becomes one SQL statement for the page (filters, keyset paging, sort,
- * total) and at most one more for `_include`/`_revinclude`. Nothing is filtered or sorted in JavaScript.
+ * FHIR search on PostgreSQL: every request becomes one SQL statement (filters, keyset paging, sort, total, and
+ * `_include`/`_revinclude` of the page's rows), plus the planner estimates of filters.ts for `_has` and full text.
+ * Nothing is filtered or sorted in JavaScript.
  */
 export class PgSearchEngine implements SearchEngine {
   constructor(
@@ -55,11 +56,15 @@ export class PgSearchEngine implements SearchEngine {
     // match set costs more than the page itself (and doubles the planning work), so it is asked for explicitly.
     const total = parsed.total ?? (summaryCount ? 'accurate' : 'none');
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
-    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra });
+    // _include/_revinclude in the same statement, starting from the page's first `count` rows (`pg`)
+    const include = count > 0 && parsed.includes.length ? this.includeCtes(sql, request, parsed, types) : undefined;
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count } });
     const res = await q.query(prepared(text, sql.values));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
     live?.report?.(context);
-    let rows = res.rows.filter((row: any) => row.rid !== null);
+    const found = res.rows.filter((row: any) => row.rid !== null);
+    let rows = include ? found.filter((row: any) => row.part === 0) : found;
+    const included = include ? found.filter((row: any) => row.part === 1) : [];
     let totalValue = res.rows[0]?.total;
     const more = rows.length > count;
     if (more) rows = rows.slice(0, count);
@@ -78,9 +83,11 @@ export class PgSearchEngine implements SearchEngine {
     const entries: string[] = rows.map((row: any) => entryJson(request, row, 'match', parsed.summary, parsed.elements));
     const patients = new Set<string>();
     patientsOfRows(rows, patients);
-    // the include statement has no consent_facts of its own: it gets the facts this statement read
-    const forIncludes = live ? { ...request, restriction: { ...request.restriction, consent: resolvedFacts(consent!, context) } } : request;
-    if (rows.length && parsed.includes.length) entries.push(...(await this.included(q, forIncludes, parsed, rows, patients)));
+    if (included.length > MAX_INCLUDED) parsed.issues.push(issue('warning', 'too-costly', `More than ${MAX_INCLUDED} included resources; the rest were left out`));
+    const kept = included.slice(0, MAX_INCLUDED);
+    patientsOfRows(kept, patients);
+    const includeSummary = parsed.summary === 'count' ? undefined : parsed.summary;
+    entries.push(...kept.map((row: any) => entryJson(request, row, 'include', includeSummary, undefined)));
     if (parsed.issues.length) entries.push(JSON.stringify({ resource: outcome(...parsed.issues), search: { mode: 'outcome' } }));
     const head = JSON.stringify(bundle);
     return { json: entries.length ? `${head.slice(0, -1)},"entry":[${entries.join(',')}]}` : head, patients: [...patients] };
@@ -214,9 +221,12 @@ export class PgSearchEngine implements SearchEngine {
     return make(i, [this.registry.get(scope.types[0], code)!.pid], value !== id || modifier ? typed(id) : `${a}.tid = ${sql.p(id)}`);
   }
 
-  private async included(q: Queryable, request: SearchRequest, parsed: ParsedSearch, rows: any[], about: Set<string>): Promise<string[]> {
-    const sql = new SqlParams();
-    const pageTypes = [...new Set(rows.map((r: any) => r.type as string))];
+  /**
+   * The include CTEs over `pg` (the page's first `count` rows, defined by the page statement). Included resources
+   * pass the same restrictions as the page: a patient token's patients, and consent, decided on the facts the
+   * statement reads in its own `consent_facts`.
+   */
+  private includeCtes(sql: SqlParams, request: SearchRequest, parsed: ParsedSearch, types: string[]): { ctes: string; recursive: boolean } | undefined {
     const patients = request.restriction?.patients;
     const consent = request.restriction?.consent;
     const restrict = patients || consent
@@ -228,13 +238,9 @@ export class PgSearchEngine implements SearchEngine {
           return conds.join(' AND ');
         }
       : undefined;
-    const text = includeStatement(sql, this.registry, parsed.includes, pageTypes, rows.map((r: any) => ({ rid: r.rid, type: r.type, id: r.id })), restrict);
-    if (!text) return [];
-    const res = await q.query(prepared(text, sql.values));
-    const found = res.rows.slice(0, MAX_INCLUDED);
-    if (res.rows.length > MAX_INCLUDED) parsed.issues.push(issue('warning', 'too-costly', `More than ${MAX_INCLUDED} included resources; the rest were left out`));
-    patientsOfRows(found, about);
-    return found.map((row: any) => entryJson(request, row, 'include', parsed.summary === 'count' ? undefined : parsed.summary, undefined));
+    const rids = 'ARRAY(SELECT rid FROM pg)';
+    const source = { rids, rows: `(SELECT r.resource_type, r.id FROM resource r WHERE r.rid = ANY(${rids})) AS p` };
+    return includeCtes(sql, this.registry, parsed.includes, types, source, restrict);
   }
 
   private links(request: SearchRequest, parsed: ParsedSearch, sortKeys: number, rows: any[], more: boolean, reverse: boolean): any[] {

@@ -25,8 +25,8 @@ export interface ConsentFacts {
    * round trip precedes it — the base policy, the user's running break-the-glass sessions (their patients are not
    * filtered, and the purpose BTG is added), the practitioner's active PractitionerRoles (ids and organizations, as
    * actors and owners). `base` and `breakGlassPatients` are then unused; `actors`, `organizations` and `purposes`
-   * are the principal's own. Such a statement starts with `consentFactsCte`; a statement without it gets
-   * `resolvedFacts` instead.
+   * are the principal's own. Such a statement starts with `consentFactsCte` (the page statement, whose includes are
+   * in the same statement).
    */
   live?: LiveFacts;
 }
@@ -126,21 +126,6 @@ export function consentContextExpression(sql: SqlParams, facts: ConsentFacts): s
           AND (c.purposes IS NULL OR c.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0)
           AND NOT (c.patient_id = ANY(${f.breakGlass}))
         ORDER BY c.patient_id, c.depth, c.consent_id, c.provision LIMIT 20) d)) FROM ${FACTS})`;
-}
-
-/** Live facts resolved with what a statement read (its context), for a statement without `consent_facts`. */
-export function resolvedFacts(facts: ConsentFacts, context: any): ConsentFacts {
-  const { live: _live, ...own } = facts;
-  const roles: string[] = context?.roles ?? [];
-  const organizations: string[] = context?.organizations ?? [];
-  return {
-    ...own,
-    base: context?.optIn ? 'opt-in' : 'opt-out',
-    organizations: [...new Set([...own.organizations, ...organizations])],
-    actors: [...new Set([...own.actors, ...roles, ...organizations])],
-    purposes: [...new Set([...own.purposes, ...((context?.sessions ?? []).length ? ['BTG'] : [])])],
-    breakGlassPatients: context?.patients ?? [],
-  };
 }
 
 /**

@@ -78,6 +78,11 @@ export interface PageStatementInput {
   extra?: string;
   /** a CTE the conditions refer to (`name AS (...)`), put first in the statement's WITH */
   with?: string;
+  /**
+   * `_include`/`_revinclude` in the same statement (include-statement.ts `includeCtes`, written over `pg`, the
+   * first `count` rows of the page): their rows follow the page's, marked `part` 1.
+   */
+  include?: { ctes: string; recursive: boolean; count: number };
 }
 
 export const ESTIMATE_CAP = 10_000;
@@ -97,11 +102,7 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
   const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), input.late ? '' : sql.p(input.limit, 'int'), input.late, input.limit);
-  return `WITH ${input.with ? `${input.with}, ` : ''}page AS (${page})
-    SELECT p.rid::text AS rid, ${ENTRY_COLUMNS}${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
-    FROM (SELECT ${total} AS total${extraValue(input)}) t
-    LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
-    ORDER BY ${order.map((o) => `p.${o}`).join(', ')}`;
+  return finish(sql, input, [...(input.with ? [input.with] : []), `page AS (${page})`], order.map((o) => `p.${o}`), total);
 }
 
 /**
@@ -195,12 +196,31 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
     union.push(`SELECT 1 AS part, * FROM pb`);
   }
   const order = [`u.part`, `u.k0 ${keyed}`, ...rest.map((k, i) => `u.k${i + 1} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `u.${ridOrder}`];
-  return `WITH ${[...(input.with ? [input.with] : []), ...cte].join(',\n')},
-    page AS (SELECT * FROM (${union.join(' UNION ALL ')}) u ORDER BY ${order.join(', ')} LIMIT ${limit})
-    SELECT p.rid::text AS rid, ${ENTRY_COLUMNS}${input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('')}, t.total::text AS total${extraColumn(input)}
-    FROM (SELECT ${totalExpression(sql, input)} AS total${extraValue(input)}) t
-    LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true
-    ORDER BY ${order.map((o) => o.replace(/^u\./, 'p.')).join(', ')}`;
+  const pageCte = `page AS (SELECT * FROM (${union.join(' UNION ALL ')}) u ORDER BY ${order.join(', ')} LIMIT ${limit})`;
+  return finish(sql, input, [...(input.with ? [input.with] : []), ...cte, pageCte], order.map((o) => o.replace(/^u\./, 'p.')), totalExpression(sql, input));
+}
+
+/**
+ * The statement's WITH and final SELECT: the page's rows joined to their content, with the total (and the consent
+ * context) on every row — one row with a NULL rid when the page is empty. With includes, the included rows follow
+ * (`part` 1, in rid order), and the page's order is kept by numbering its rows.
+ */
+function finish(sql: SqlParams, input: PageStatementInput, ctes: string[], order: string[], total: string): string {
+  const keys = input.sort.map((_, i) => `, p.k${i}::text AS k${i}`).join('');
+  const pageRows = `SELECT p.rid::text AS rid, ${ENTRY_COLUMNS}${keys}, t.total::text AS total${extraColumn(input)}
+    FROM (SELECT ${total} AS total${extraValue(input)}) t
+    LEFT JOIN (page p JOIN resource_version v ON v.rid = p.rid AND v.version_id = p.version_id) ON true`;
+  const inc = input.include;
+  if (!inc) return `WITH ${ctes.join(',\n')}\n    ${pageRows}\n    ORDER BY ${order.join(', ')}`;
+  const nulls = input.sort.map((_, i) => `, NULL AS k${i}`).join('') + ', NULL AS total' + (input.extra ? ', NULL AS extra' : '');
+  // the page's rows without the one read ahead (it only tells whether there is a next page)
+  const pg = `pg AS (SELECT p.rid FROM page p ORDER BY ${order.join(', ')} LIMIT ${sql.p(inc.count, 'int')})`;
+  return `WITH ${inc.recursive ? 'RECURSIVE ' : ''}${[...ctes, pg, inc.ctes].join(',\n')}
+    SELECT * FROM (
+      SELECT 0 AS part, row_number() OVER (ORDER BY ${order.join(', ')}) AS n, ${pageRows.slice('SELECT '.length)}
+      UNION ALL
+      SELECT 1, f.rid, f.rid::text, ${ENTRY_COLUMNS}${nulls} FROM found f JOIN resource_version v ON v.rid = f.rid AND v.version_id = f.version_id
+    ) u ORDER BY part, n`;
 }
 
 /** The sentinel of a key as it comes back in a cursor (the text form PostgreSQL gives the missing-value sentinel). */
