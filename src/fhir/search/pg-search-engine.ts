@@ -19,7 +19,7 @@ import { Terminology } from './query/terminology.js';
 
 /**
  * FHIR search on PostgreSQL: every request becomes one SQL statement (filters, keyset paging, sort, total, and
- * `_include`/`_revinclude` of the page's rows), plus the planner estimates of filters.ts for `_has` and full text.
+ * `_include`/`_revinclude` of the page's rows), plus the planner estimates of filter-plans.ts for `_has` and full text.
  * Nothing is filtered or sorted in JavaScript.
  */
 export class PgSearchEngine implements SearchEngine {
