@@ -156,6 +156,8 @@ export class ExportJobExecutor {
         if (!held) return 'lost';
         if (batch.done) return 'completed';
         after = batch.lastRid;
+        // the same pause after each batch as the types' passes (BULK_BATCH_DELAY_MS)
+        if (this.config.batchDelayMs) await new Promise((r) => setTimeout(r, this.config.batchDelayMs));
       }
     } finally {
       await writer.close();
