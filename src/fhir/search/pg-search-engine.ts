@@ -7,7 +7,7 @@ import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
 import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
-import { FilterCompiler } from './query/filter-compiler.js';
+import { compartmentPids, FilterCompiler } from './query/filter-compiler.js';
 import { planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions } from './query/page-statement.js';
@@ -149,7 +149,7 @@ export class PgSearchEngine implements SearchEngine {
     const all = scope.types.length === this.registry.allResourceTypes().length;
     if (!all) where.push(typeIn(`${r}.resource_type`, scope.types));
     where.push(`NOT ${r}.deleted`);
-    const anchor = this.patientAnchor(compiler, sql, scope, request, parsed);
+    const anchor = this.patientAnchor(sql, scope, request, parsed);
     if (request.compartment && anchor?.from !== 'compartment') where.push(compiler.compartment(scope, request.compartment.type, request.compartment.id));
     if (request.restriction?.patients && anchor?.from !== 'restriction') where.push(compiler.inCompartments(scope, 'Patient', request.restriction.patients, true));
     if (request.restriction?.consent) where.push(consentCondition(sql, this.registry, scope, request.restriction.consent));
@@ -188,11 +188,12 @@ export class PgSearchEngine implements SearchEngine {
    * A patient's resources are few (hundreds, rarely thousands), so probing them all is bounded; references to
    * other targets (an Organization, a Practitioner) may have millions of rows and are left to the planner.
    */
-  private patientAnchor(compiler: FilterCompiler, sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch):
+  private patientAnchor(sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch):
     | { from: 'compartment' | 'restriction' | number; scope: Scope; statement: (probes: string[]) => string }
     | undefined {
-    if (scope.types.length !== 1) return undefined;
-    const pids = compiler.compartmentPids('Patient', scope.types[0]);
+    // (a Patient's own compartment membership is by id, or `link`: nothing to anchor on)
+    if (scope.types.length !== 1 || scope.types[0] === 'Patient') return undefined;
+    const pids = compartmentPids(this.registry, 'Patient', scope.types);
     if (!pids.length) return undefined;
     const a = sql.alias('a');
     const make = (from: 'compartment' | 'restriction' | number, anchorPids: number[], idCond: string) => ({

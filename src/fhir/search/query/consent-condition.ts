@@ -1,6 +1,7 @@
 import { R4Definitions } from '../../definitions/r4-definitions.js';
 import type { SearchParamRegistry } from '../params/search-param-registry.js';
 import { pidIn } from './conditions/leaf-conditions.js';
+import { compartmentPids } from './filter-compiler.js';
 import { typeIn, type Scope, type SqlParams } from './sql-params.js';
 
 /**
@@ -146,7 +147,7 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
   if (!inCompartment.length) return 'true';
   const f = factsSql(sql, facts);
   const m = matcher(sql, registry, { alias: r, types: inCompartment }, f);
-  const refPids = compartmentPids(registry, inCompartment);
+  const refPids = compartmentPids(registry, 'Patient', inCompartment);
   const k = sql.alias('ck');
   const pt = sql.alias('cp');
   const x = sql.alias('cx');
@@ -178,7 +179,7 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
 export function matchedRulesStatement(sql: SqlParams, registry: SearchParamRegistry, resourceType: string, id: string, facts: ConsentFacts): string {
   const r = 'r0';
   const m = matcher(sql, registry, { alias: r, types: [resourceType] }, factsSql(sql, facts));
-  const refPids = compartmentPids(registry, [resourceType]);
+  const refPids = compartmentPids(registry, 'Patient', [resourceType]);
   const patients = [
     ...(refPids.length ? [`SELECT k.tid FROM sp_reference k WHERE k.rid = ${r}.rid AND ${pidIn(sql, 'k', refPids)} AND k.rtype = 'Patient'`] : []),
     ...(resourceType === 'Patient' ? [`SELECT ${r}.id`] : []),
@@ -192,26 +193,13 @@ export function matchedRulesStatement(sql: SqlParams, registry: SearchParamRegis
 
 /** The patients whose compartment one resource is in (`patient_id` column). */
 export function patientsStatement(sql: SqlParams, registry: SearchParamRegistry, resourceType: string, id: string): string {
-  const refPids = compartmentPids(registry, [resourceType]);
+  const refPids = compartmentPids(registry, 'Patient', [resourceType]);
   const parts = [
     ...(refPids.length ? [`SELECT k.tid AS patient_id FROM resource r0 JOIN sp_reference k ON k.rid = r0.rid AND ${pidIn(sql, 'k', refPids)} AND k.rtype = 'Patient'
                           WHERE r0.resource_type = ${sql.p(resourceType)} AND r0.id = ${sql.p(id)}`] : []),
     ...(resourceType === 'Patient' ? [`SELECT ${sql.p(id)}::text AS patient_id`] : []),
   ];
   return parts.length ? parts.join(' UNION ') : 'SELECT NULL::text AS patient_id WHERE false';
-}
-
-/** Reference parameters that put resources of these types in a Patient's compartment. */
-function compartmentPids(registry: SearchParamRegistry, types: string[]): number[] {
-  const def = R4Definitions.get().compartments.get('Patient');
-  const pids: number[] = [];
-  for (const t of types) {
-    for (const code of def?.resources.get(t) ?? []) {
-      const d = code === '{def}' ? undefined : registry.get(t, code);
-      if (d?.type === 'reference') pids.push(d.pid);
-    }
-  }
-  return [...new Set(pids)];
 }
 
 /** `M(x)`: whether consent_rule row `x` applies to this requester and to the resource `scope.alias`. */

@@ -13,6 +13,19 @@ const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
 /** Probe order of leaf parameters by type (lower first), see `probeRank`. */
 const PROBE_RANK: Record<string, number> = { token: 0, reference: 1, uri: 1, string: 3, composite: 3, quantity: 4, number: 4, date: 5 };
 
+/** The reference parameters that put resources of these types in a compartment of `compartmentType`. */
+export function compartmentPids(registry: SearchParamRegistry, compartmentType: string, types: string[]): number[] {
+  const def = R4Definitions.get().compartments.get(compartmentType);
+  const pids: number[] = [];
+  for (const t of types) {
+    for (const code of def?.resources.get(t) ?? []) {
+      const d = code === '{def}' ? undefined : registry.get(t, code);
+      if (d?.type === 'reference') pids.push(d.pid);
+    }
+  }
+  return [...new Set(pids)];
+}
+
 /**
  * Compiles search filters (`name[:modifier][.chain]=value`, `_has:...`, `_list`, `_text`, `_content`) into SQL
  * boolean expressions over a scope's resource alias. Chains and `_has` become nested EXISTS over `sp_reference`
@@ -188,7 +201,7 @@ export class FilterCompiler {
   }
 
   /**
-   * Where a filter may go in a search anchored on one patient's reference rows (PgSearchEngine.anchor): its rank in
+   * Where a filter may go in a search anchored on one patient's reference rows (PgSearchEngine.patientAnchor): its rank in
    * the probe order — equality on tokens and references first, since they rule out most of a patient's resources;
    * ranges, text and negations last — or undefined when it needs more of the resource row than its rid (`_id`,
    * `_lastUpdated`, `_has`, `_list`, `_filter`, `near`) or is unknown (then it is compiled, and reported, as usual).
@@ -203,13 +216,6 @@ export class FilterCompiler {
     if (!def || def.column || !(def.type in PROBE_RANK)) return undefined;
     if (modifier && ['missing', 'not', 'not-in', 'contains', 'text'].includes(modifier)) return 8;
     return PROBE_RANK[def.type];
-  }
-
-  /** The reference parameters of `type` that put its resources in a compartment of `compartmentType`. */
-  compartmentPids(compartmentType: string, type: string): number[] {
-    const codes = R4Definitions.get().compartments.get(compartmentType)?.resources.get(type) ?? [];
-    if (type === compartmentType || codes.includes('{def}')) return [];
-    return codes.map((c) => this.registry.get(type, c)).filter((d) => d?.type === 'reference').map((d) => d!.pid);
   }
 
   /** Membership in a compartment, e.g. Patient/123 for Observation: one of the compartment's parameters points at it. */
@@ -238,18 +244,10 @@ export class FilterCompiler {
         outside.push(t);
         continue;
       }
-      const pids: number[] = [];
       // an access restriction to a patient covers that Patient resource itself (R4 lists only `link` for it)
-      if (othersPass && t === compartmentType && !codes.includes('{def}')) selfTypes.push(t);
-      for (const code of codes) {
-        if (code === '{def}') selfTypes.push(t);
-        else {
-          const d = this.registry.get(t, code);
-          if (d?.type === 'reference') pids.push(d.pid);
-        }
-      }
+      if (codes.includes('{def}') || (othersPass && t === compartmentType)) selfTypes.push(t);
+      const pids = compartmentPids(this.registry, compartmentType, [t]).sort((a, b) => a - b);
       if (!pids.length) continue;
-      pids.sort((a, b) => a - b);
       const key = pids.join(',');
       if (!byPids.has(key)) byPids.set(key, { pids, types: [] });
       byPids.get(key)!.types.push(t);
