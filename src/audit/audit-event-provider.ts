@@ -8,6 +8,7 @@ import type { InteractionContext } from '../fhir/pipeline/pipeline.js';
 import { mayReadAudit } from './audit-access.js';
 import { compileAuditSearch, runAuditSearch } from './audit-event-search.js';
 import { expandRecord } from './record-dictionary.js';
+import { bundleText, entryText } from '../fhir/bundle/bundle-text.js';
 
 /**
  * Serves `/fhir/AuditEvent` from the audit trail's own table: read and search for administrators and auditors;
@@ -67,10 +68,6 @@ export class AuditEventProvider implements ResourceTypeProvider, OnModuleInit {
     const link: any[] = [{ relation: 'self', url: url(query.cursor) }];
     if (more && rows.length) link.push({ relation: 'next', url: url(rows[rows.length - 1].seq) });
     const head = { resourceType: 'Bundle', type: 'searchset', meta: { lastUpdated: new Date().toISOString() }, total, link };
-    const entries = rows.map((r) => {
-      return `{"fullUrl":${JSON.stringify(`${baseUrl}/AuditEvent/${r.id}`)},"resource":${expandRecord(r.content)},"search":{"mode":"match"}}`;
-    });
-    const json = JSON.stringify(head);
-    return entries.length ? `${json.slice(0, -1)},"entry":[${entries.join(',')}]}` : json;
+    return bundleText(head, rows.map((r) => entryText(`${baseUrl}/AuditEvent/${r.id}`, expandRecord(r.content), 'match')));
   }
 }

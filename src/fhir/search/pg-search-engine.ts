@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Queryable } from '../../modules/database/db.js';
+import { bundleText, entryText } from '../bundle/bundle-text.js';
 import { FhirError, issue, outcome } from '../operation-outcome.js';
 import { addPatientRefsInJson } from '../pipeline/patient-refs.js';
 import type { QueryParams } from '../pipeline/interaction.js';
@@ -89,8 +90,7 @@ export class PgSearchEngine implements SearchEngine {
     const includeSummary = parsed.summary === 'count' ? undefined : parsed.summary;
     entries.push(...kept.map((row: any) => entryJson(request, row, 'include', includeSummary, undefined)));
     if (parsed.issues.length) entries.push(JSON.stringify({ resource: outcome(...parsed.issues), search: { mode: 'outcome' } }));
-    const head = JSON.stringify(bundle);
-    return { json: entries.length ? `${head.slice(0, -1)},"entry":[${entries.join(',')}]}` : head, patients: [...patients] };
+    return { json: bundleText(bundle, entries), patients: [...patients] };
   }
 
   async matchIds(q: Queryable, resourceType: string, criteria: string, limit: number, restriction?: AccessRestriction): Promise<string[]> {
@@ -276,7 +276,7 @@ function patientsOfRows(rows: { type: string; id: string; content: string }[], o
 function entryJson(request: SearchRequest, row: { type: string; id: string; content: string }, mode: 'match' | 'include', summary: string | undefined, elements: string[] | undefined): string {
   const projected = (summary !== undefined && summary !== 'false') || !!elements?.length;
   const resource = projected ? JSON.stringify(project(JSON.parse(row.content), summary, elements)) : row.content;
-  return `{"fullUrl":${JSON.stringify(`${request.baseUrl}/${row.type}/${row.id}`)},"resource":${resource},"search":{"mode":"${mode}"}}`;
+  return entryText(`${request.baseUrl}/${row.type}/${row.id}`, resource, mode);
 }
 
 function searchBase(request: SearchRequest): string {
