@@ -1,10 +1,10 @@
-import type { InteractionResult, PreferHeader } from '../pipeline/interaction.js';
+import { resultResource, type InteractionResult, type PreferHeader } from '../pipeline/interaction.js';
 
 /** Bundle.entry of a batch-response / transaction-response for one entry's result. */
 export function renderEntryResponse(res: InteractionResult, baseUrl: string, prefer: PreferHeader = {}): any {
   const entry: any = {};
   const minimal = prefer.return === 'minimal' && res.location !== undefined;
-  const body = minimal ? undefined : (res.resource ?? (res.resourceJson ? JSON.parse(res.resourceJson) : undefined));
+  const body = minimal ? undefined : resultResource(res);
   if (res.location) entry.fullUrl = `${baseUrl}/${res.location.split('/_history/')[0]}`;
   if (body) entry.resource = body;
   entry.response = { status: String(res.status) };

@@ -83,3 +83,8 @@ export interface InteractionResult {
   outcome?: unknown;
   headers?: Record<string, string>;
 }
+
+/** The result's resource as an object: the one given, or its JSON text parsed (undefined when it has neither). */
+export function resultResource(res: InteractionResult): any {
+  return res.resource ?? (res.resourceJson !== undefined ? JSON.parse(res.resourceJson) : undefined);
+}

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { applySummary, parseElements, parseSummary } from '../engine/summary.js';
 import { FhirError, outcome, issue } from '../operation-outcome.js';
-import type { Interaction, InteractionResult } from '../pipeline/interaction.js';
+import { resultResource, type Interaction, type InteractionResult } from '../pipeline/interaction.js';
 
 export interface RenderOptions {
   baseUrl: string;
@@ -48,7 +48,7 @@ export function renderResult(reply: FastifyReply, ix: Interaction, res: Interact
   if (res.resourceJson !== undefined && !summary && !elements && !opts.pretty) {
     return send(reply, res.status, res.resourceJson, opts.mediaType); // the stored JSON text, as is
   }
-  let body = res.resource ?? (res.resourceJson !== undefined ? JSON.parse(res.resourceJson) : undefined);
+  let body = resultResource(res);
   if (body && (summary || elements)) body = applySummary(body, summary, elements);
   return send(reply, res.status, body === undefined ? undefined : serialise(body, opts.pretty), opts.mediaType);
 }

@@ -3,6 +3,7 @@ import r4Model from 'fhirpath/fhir-context/r4/index.js';
 import { GraphQLError, responsePathAsArray, type GraphQLFieldResolver, type GraphQLResolveInfo } from 'graphql';
 import { R4Definitions } from '../../../fhir/definitions/r4-definitions.js';
 import { FhirError } from '../../../fhir/operation-outcome.js';
+import { resultResource } from '../../../fhir/pipeline/interaction.js';
 import { CONTAINER, type FhirDataAccess } from './fhir-data-access.js';
 
 export interface GraphqlContext {
@@ -119,7 +120,7 @@ export const referencedResource: GraphQLFieldResolver<any, GraphqlContext> = asy
   if (args.type && m[1] !== args.type) return null;
   try {
     found = m[3]
-      ? await ctx.data.execute(ctx.data.interaction('vread', { resourceType: m[1], id: m[2], versionId: m[3] })).then((r) => r.resource ?? JSON.parse(r.resourceJson!))
+      ? await ctx.data.execute(ctx.data.interaction('vread', { resourceType: m[1], id: m[2], versionId: m[3] })).then(resultResource)
       : await ctx.data.references.load(`${m[1]}/${m[2]}`);
   } catch (e) {
     // refused (403) or unknown: unresolvable for this caller; optional turns that into null, as for a missing target

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { FhirError } from '../../../fhir/operation-outcome.js';
-import type { Interaction, InteractionKind, QueryParams } from '../../../fhir/pipeline/interaction.js';
+import { resultResource, type Interaction, type InteractionKind, type QueryParams } from '../../../fhir/pipeline/interaction.js';
 import type { FhirPipeline } from '../../../fhir/pipeline/pipeline.js';
 import type { Principal } from '../../../fhir/pipeline/principal.js';
 import { parseQueryString } from '../../../fhir/pipeline/request-parser.js';
@@ -78,7 +78,7 @@ export class FhirDataAccess {
   /** A read interaction; the resource, tagged as its own container. Unknown and deleted resources are FhirErrors. */
   async read(type: string, id: string): Promise<any> {
     const result = await this.execute(this.interaction('read', { resourceType: type, id }));
-    const resource = result.resource ?? JSON.parse(result.resourceJson!);
+    const resource = resultResource(result);
     this.references.prime(`${type}/${id}`, tag(resource));
     return resource;
   }
@@ -89,7 +89,7 @@ export class FhirDataAccess {
    */
   async search(type: string, params: QueryParams): Promise<any> {
     const result = await this.execute(this.interaction('search-type', { resourceType: type, params, prefer: { handling: 'strict' } }));
-    const bundle = (result.resource ?? JSON.parse(result.resourceJson!)) as any;
+    const bundle = resultResource(result);
     for (const e of bundle.entry ?? []) if (e.resource) tag(e.resource);
     return bundle;
   }

@@ -1,6 +1,6 @@
 import { GraphQLError, type GraphQLFieldResolver, type GraphQLResolveInfo } from 'graphql';
 import { FhirError } from '../../../fhir/operation-outcome.js';
-import type { QueryParams } from '../../../fhir/pipeline/interaction.js';
+import { resultResource, type QueryParams } from '../../../fhir/pipeline/interaction.js';
 import { parseQueryString } from '../../../fhir/pipeline/request-parser.js';
 import type { SearchArguments } from '../schema/search-arguments.js';
 import type { GraphqlContext } from './element-resolvers.js';
@@ -85,7 +85,7 @@ export class RootResolvers {
     return async (_src, args, ctx) => {
       const body = { ...clean(args.res), resourceType: type };
       const result = await ctx.data.execute(ctx.data.interaction('create', { resourceType: type, body, prefer: { return: 'representation' } }));
-      return tag(result.resource ?? JSON.parse(result.resourceJson!));
+      return tag(resultResource(result));
     };
   }
 
@@ -94,7 +94,7 @@ export class RootResolvers {
       const id = String(args.id);
       const body = { ...clean(args.res), resourceType: type, id };
       const result = await ctx.data.execute(ctx.data.interaction('update', { resourceType: type, id, body, prefer: { return: 'representation' } }));
-      return tag(result.resource ?? JSON.parse(result.resourceJson!));
+      return tag(resultResource(result));
     };
   }
 
