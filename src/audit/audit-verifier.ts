@@ -79,8 +79,11 @@ async function details(q: Queryable, seq: number): Promise<{ id: string; prev: s
   return res.rows[0] ?? { id: '', prev: '' };
 }
 
-/** SHA-256(prev ‖ UTF-8 of text) in hex, through one reused buffer (one-shot hashing: no Hash object per record). */
-class Hasher {
+/**
+ * SHA-256(prev ‖ UTF-8 of text) in hex — `chainHash` on the hex form PostgreSQL renders the stored hashes in — through
+ * one reused buffer (one-shot hashing: no Hash object per record).
+ */
+export class Hasher {
   private buf = Buffer.allocUnsafe(1 << 16);
 
   link(prevHex: string, text: string): string {

@@ -118,8 +118,3 @@ export function chainHash(prevHash: Buffer, canonical: string): Buffer {
 
 /** The prev_hash of record 1. */
 export const GENESIS_HASH = Buffer.alloc(32);
-
-/** chainHash on hex strings (the verifier's form: PostgreSQL renders the stored hashes as hex). */
-export function chainHashHex(prevHex: string, canonical: string): string {
-  return createHash('sha256').update(prevHex, 'hex').update(canonical, 'utf8').digest('hex');
-}

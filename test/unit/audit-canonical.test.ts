@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, chainHash, chainHashHex, GENESIS_HASH, inKeyOrder, storedJson } from '../../src/audit/canonical-json.js';
+import { canonicalJson, chainHash, GENESIS_HASH, inKeyOrder, storedJson } from '../../src/audit/canonical-json.js';
+import { Hasher } from '../../src/audit/audit-verifier.js';
 import { expandRecord, TOKEN_MARK } from '../../src/audit/record-dictionary.js';
 import { interactionEvent, rejectedEvent } from '../../src/audit/audit-event-builder.js';
 import { FhirError } from '../../src/fhir/operation-outcome.js';
@@ -33,7 +34,7 @@ describe('canonical JSON and the hashed record', () => {
     expect(idx).toEqual({ id: 'abc', recorded: event.recorded, patients: ['Patient/2'], agents: ['Practitioner/9', 'u1'], entities: ['Observation/3', 'Patient/2'], requestId: 'req-1' });
     const text = recordText(7, content, idx);
     expect(text).toBe(canonicalJson({ seq: 7, event, ...idx }));
-    expect(chainHashHex(GENESIS_HASH.toString('hex'), text)).toBe(chainHash(GENESIS_HASH, text).toString('hex'));
+    expect(new Hasher().link(GENESIS_HASH.toString('hex'), text)).toBe(chainHash(GENESIS_HASH, text).toString('hex'));
   });
 
   it('the hub builds its records in canonical key order already (so canonicalJson copies nothing)', () => {

@@ -239,9 +239,7 @@ export class PgSearchEngine implements SearchEngine {
           return conds.join(' AND ');
         }
       : undefined;
-    const rids = 'ARRAY(SELECT rid FROM pg)';
-    const source = { rids, rows: `(SELECT r.resource_type, r.id FROM resource r WHERE r.rid = ANY(${rids})) AS p` };
-    return includeCtes(sql, this.registry, parsed.includes, types, source, restrict);
+    return includeCtes(sql, this.registry, parsed.includes, types, restrict);
   }
 
   private links(request: SearchRequest, parsed: ParsedSearch, sortKeys: number, rows: any[], more: boolean, reverse: boolean): any[] {
