@@ -1,5 +1,5 @@
-import { addPatientRefsInJson, PATIENT_FIELDS } from '../fhir/pipeline/patient-refs.js';
 import { randomUUID } from 'node:crypto';
+import { addPatientRefsInJson, PATIENT_FIELDS } from '../fhir/pipeline/patient-refs.js';
 import type { Interaction, InteractionKind, InteractionResult } from '../fhir/pipeline/interaction.js';
 import type { Principal } from '../fhir/pipeline/principal.js';
 import type { RejectedRequest } from '../fhir/pipeline/pipeline.js';
@@ -193,7 +193,6 @@ function touchedResource(ix: Interaction, result?: InteractionResult): string | 
   if (ix.resourceType && ix.id) return `${ix.resourceType}/${ix.id}`;
   return undefined;
 }
-
 
 function patientsOfResource(r: any, out: Set<string>): void {
   if (!r || typeof r !== 'object') return;

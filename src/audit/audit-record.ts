@@ -22,7 +22,6 @@ export interface AuditIndex {
   requestId: string | null;
 }
 
-
 /** Index values never hold control characters (the chain passes a group's rows joined by one, audit-chain.ts). */
 const HAS_CONTROL = /[\u0000-\u001f]/;
 const clean = (v: string): string => (HAS_CONTROL.test(v) ? v.replace(/[\u0000-\u001f]/g, '') : v);
@@ -84,4 +83,3 @@ export const RECORD_TEXT_SQL = `'{"agents":' || array_to_json(agents)::text || '
   || ',"recorded":"' || to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS')
   || CASE WHEN date_part('microseconds', recorded)::int8 % 1000 = 0 THEN 'Z' ELSE '~Z' END || '","requestId":'
   || coalesce(to_json(request_id)::text, 'null') || ',"seq":' || seq::text || '}'`;
-

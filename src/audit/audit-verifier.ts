@@ -98,9 +98,9 @@ export class Hasher {
 }
 
 /**
- * Walks the whole chain in seq order (ranges of positions, up to PARALLEL fetched while the current one is hashed),
- * recomputing every hash from the stored record, and checks the signed checkpoints (the table's and any kept elsewhere that are
- * passed in). Reports OK, or the first broken record and every checkpoint problem.
+ * Walks the whole chain in seq order (ranges of positions, up to PARALLEL fetched while the current one is
+ * hashed), recomputing every hash from the stored record, and checks the signed checkpoints (the table's and any
+ * kept elsewhere that are passed in). Reports OK, or the first broken record and every checkpoint problem.
  */
 export async function verifyAuditChain(q: Queryable, keys: Map<string, KeyObject>, external: string[] = []): Promise<VerifyReport> {
   const started = Date.now();

@@ -103,12 +103,11 @@ export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, l
         ARRAY(SELECT DISTINCT 'Organization/' || rl.organization FROM rl WHERE rl.organization IS NOT NULL ORDER BY 1) AS role_organizations`;
   }
   return `${FACTS} AS MATERIALIZED (WITH ${ctes.join(', ')}
-      SELECT ${policyColumns()}, ARRAY(SELECT id FROM bg ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg ORDER BY 1) AS patients,
-        ${roles})`;
+      SELECT COALESCE(cpol.opt_in, false) AS opt_in, COALESCE(cpol.hide_denied, false) AS hide_denied,
+        ARRAY(SELECT id FROM bg ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg ORDER BY 1) AS patients,
+        ${roles}
+      FROM consent_policy cpol RIGHT JOIN (VALUES (1)) one(id) ON cpol.id = one.id)`;
 }
-
-const policyColumns = () =>
-  `COALESCE((SELECT opt_in FROM consent_policy WHERE id = 1), false) AS opt_in, COALESCE((SELECT hide_denied FROM consent_policy WHERE id = 1), false) AS hide_denied`;
 
 /**
  * For live facts: one JSON value with what the consent stage needs after the statement — the policy, the user's

@@ -190,7 +190,7 @@ export class FilterCompiler {
     // a walk checks the scope's resources one by one (OFFSET 0 keeps it a per-row sub-plan): left to itself the
     // planner merges the scope with the text rows of every type in rid order, and tests each of those
     // (`DiagnosticReport?_content=panel` at 1M: 1.07 ms merged, 0.12 ms probing)
-    const tail = plan === 'walk' || scope.probe ? ' OFFSET 0' : '';
+    const tail = plan === 'walk' ? ' OFFSET 0' : probeTail(scope);
     return `EXISTS (SELECT 1 FROM sp_text ${t} WHERE ${t}.rid = ${scope.alias}.rid AND ${match}${tail})`;
   }
 

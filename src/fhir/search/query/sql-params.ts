@@ -29,7 +29,7 @@ export interface Scope {
   types: string[];
   /**
    * The alias is an anchoring index row (only its `rid` may be used), and each condition is checked per anchor row
-   * in the order given: sub-queries end in `OFFSET 0` so PostgreSQL keeps them as per-row probes (see `anchored`
+   * in the order given: sub-queries end in `OFFSET 0` so PostgreSQL keeps them as per-row probes (see `patientAnchor`
    * in pg-search-engine.ts) instead of hashing every match of the value.
    */
   probe?: boolean;

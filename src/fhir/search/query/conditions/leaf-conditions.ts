@@ -9,10 +9,9 @@ import { dateCondition, numberCondition, quantityCondition } from './range-condi
 import { referenceCondition } from './reference-condition.js';
 import { nearCondition } from './near-condition.js';
 import type { Terminology } from '../terminology.js';
-
-/** What a condition may need besides the SQL under construction. */
 import type { FilterPlan } from '../filter-plans.js';
 
+/** What a condition may need besides the SQL under construction. */
 export interface ConditionContext {
   sql: SqlParams;
   /** absolute FHIR base of this server: references to it are local */
