@@ -96,3 +96,28 @@ describe('_has plans', () => {
     }
   });
 });
+
+describe('estimates kept for values searched again', () => {
+  it('asks PostgreSQL once per value and scope, and the second search finds the same', async () => {
+    const engine = new PgSearchEngine(registry);
+    const sent: string[] = [];
+    const recorder = { query: (text: any, values?: any) => (sent.push(typeof text === 'string' ? text : text.text), pool.query(text, values)) };
+    const search = async (resourceType: string, params: [string, string][]) => {
+      sent.length = 0;
+      const bundle = await engine.search(recorder as any, { resourceType, params: [...params, ['_tag', data.tag]], strict: true, baseUrl: 'http://hub/fhir' } as any);
+      return { ids: sorted((bundle.entry ?? []).map((e: any) => ref(e.resource))), explains: sent.filter((s) => s.startsWith('EXPLAIN')).length };
+    };
+    const code = codings(data.byType('Observation')[0].code)[0].code;
+    const has: [string, string][] = [['_has:Observation:patient:code', code]];
+    const first = await search('Patient', has);
+    expect(first.explains).toBe(2); // the inner matches and the targets
+    expect(first.ids.length).toBeGreaterThan(0);
+    const again = await search('Patient', has);
+    expect(again).toEqual({ ids: first.ids, explains: 0 });
+    // another value is estimated (the targets are known by now); another scope is a new key
+    expect((await search('Patient', [['_has:Observation:patient:code', 'no-such-code']])).explains).toBe(1);
+    expect((await search('DiagnosticReport', [['_content', 'panel']])).explains).toBe(1);
+    expect((await search('DiagnosticReport', [['_content', 'panel']])).explains).toBe(0);
+    expect((await search('Observation', [['_content', 'panel']])).explains).toBe(1);
+  });
+});

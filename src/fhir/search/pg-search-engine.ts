@@ -9,7 +9,7 @@ import type { AccessRestriction, SearchEngine, SearchRequest } from './search-en
 import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
 import { compartmentPids, FilterCompiler } from './query/filter-compiler.js';
-import { planFilters, type FilterPlan } from './query/filter-plans.js';
+import { FilterPlanCache, planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions } from './query/page-statement.js';
 import { project } from './query/projection.js';
@@ -24,6 +24,9 @@ import { Terminology } from './query/terminology.js';
  * Nothing is filtered or sorted in JavaScript.
  */
 export class PgSearchEngine implements SearchEngine {
+  /** plans chosen for recent `_has` and full-text values (filter-plans.ts) */
+  private readonly filterPlans = new FilterPlanCache();
+
   constructor(
     private readonly registry: SearchParamRegistry,
     /** `plan` forces one way of running `_has` and full text instead of choosing by estimate (tests, `bench/explain.js`) */
@@ -142,7 +145,7 @@ export class PgSearchEngine implements SearchEngine {
     const terminology = new Terminology();
     const urls = parsed.filters.filter(([n]) => /:(in|not-in|below|above)$/.test(n)).flatMap(([, v]) => v.split(','));
     if (urls.length) await terminology.prepare(q, urls);
-    const plans = await planFilters(q, this.registry, scope, { baseUrl: request.baseUrl ?? '', terminology, filters: parsed.filters, forced: this.options.plan });
+    const plans = await planFilters(q, this.registry, scope, { baseUrl: request.baseUrl ?? '', terminology, filters: parsed.filters, forced: this.options.plan, cache: this.filterPlans });
     const compiler = new FilterCompiler(this.registry, { sql, baseUrl: request.baseUrl ?? '', terminology, plans });
     const where: string[] = [];
     const r = scope.alias;
