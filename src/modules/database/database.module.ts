@@ -18,14 +18,11 @@ export class DatabaseLifecycle {
 
 export async function openDatabase(config: HubConfig, log: Logger): Promise<DatabaseLifecycle> {
   let embedded: EmbeddedServer | undefined;
-  let url = config.databaseUrl;
-  if (!url) {
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
-    url = embedded.url;
-  }
+  const url = config.databaseUrl;
+  if (!url) embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
   const dataSource = new DataSource({
     type: 'postgres',
-    url,
+    ...(embedded ? embedded.socket : { url }),
     migrations: MIGRATIONS,
     migrationsTransactionMode: 'each',
     synchronize: false,
