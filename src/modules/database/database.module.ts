@@ -18,11 +18,14 @@ export class DatabaseLifecycle {
 
 export async function openDatabase(config: HubConfig, log: Logger): Promise<DatabaseLifecycle> {
   let embedded: EmbeddedServer | undefined;
-  const url = config.databaseUrl;
-  if (!url) embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
+    url = embedded.url;
+  }
   const dataSource = new DataSource({
     type: 'postgres',
-    ...(embedded ? embedded.socket : { url }),
+    url,
     migrations: MIGRATIONS,
     migrationsTransactionMode: 'each',
     synchronize: false,

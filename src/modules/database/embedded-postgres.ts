@@ -5,20 +5,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 
 export interface EmbeddedServer {
-  /** over TCP on localhost, for tools and other processes */
   url: string;
-  /** the hub's own connections: through the server's Unix-domain socket (see SOCKET_DIR) */
-  socket: { host: string; port: number; username: string; password: string; database: string };
   stop(): Promise<void>;
 }
-
-/**
- * Where the embedded server puts its Unix-domain socket (`.s.PGSQL.<port>`), which the hub connects through.
- * Measured at 1M resources (`Encounter?date&_include`, 16 connections): over TCP on localhost a third of the hub's
- * busy time was the kernel's loopback TCP work inside `writev` (pg sending statements), charged to the sender.
- * A short fixed path: socket paths are limited to ~100 bytes, and a DATA_DIR may be longer.
- */
-const SOCKET_DIR = '/tmp';
 
 const USER = 'hub';
 const PASSWORD = 'hub';
@@ -49,7 +38,6 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     // fewer checkpoints during bulk loads (each one makes the next writes of every page log a full page image)
     postgresFlags: [
       '-c', 'listen_addresses=localhost',
-      '-c', `unix_socket_directories=${SOCKET_DIR}`,
       '-c', 'max_connections=200',
       '-c', `shared_buffers=${sharedBuffersMb()}MB`,
       '-c', 'max_wal_size=4GB',
@@ -83,7 +71,6 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   log.info({ port, databaseDir }, 'embedded PostgreSQL ready');
   return {
     url: `postgres://${USER}:${PASSWORD}@localhost:${port}/hub`,
-    socket: { host: SOCKET_DIR, port, username: USER, password: PASSWORD, database: 'hub' },
     stop: () => pg.stop(),
   };
 }
