@@ -71,7 +71,7 @@ export function includeCtes(
       UNION
       SELECT n.rid, n.resource_type, n.id, inc.depth + 1 FROM inc CROSS JOIN LATERAL (${parts.join('\n UNION ALL ')}) n
       WHERE inc.depth < ${sql.p(MAX_ITERATE_DEPTH, 'int')}),
-    found AS (SELECT DISTINCT ri.rid, ri.version_id FROM inc JOIN resource ri ON ri.rid = inc.rid WHERE depth > 0 AND NOT (inc.rid = ANY(${PAGE_RIDS}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})`;
+    found AS (SELECT DISTINCT ri.rid, ri.version_id FROM inc JOIN resource ri ON ri.rid = inc.rid WHERE depth > 0 AND NOT (inc.rid = ANY(${PAGE_RIDS}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${MAX_INCLUDED + 1})`;
   return { ctes, recursive: true };
 }
 
@@ -93,5 +93,5 @@ function oneLevel(sql: SqlParams, fwd: IncludeArrays, rev: IncludeArrays, restri
   }
   // the restriction's conditions are written on a `resource` alias: the found rows carry the columns they use
   return `found AS (SELECT DISTINCT ri.rid, ri.version_id FROM (${parts.join('\n UNION ALL ')}) ri
-      WHERE NOT (ri.rid = ANY(${PAGE_RIDS}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${sql.p(MAX_INCLUDED + 1, 'int')})`;
+      WHERE NOT (ri.rid = ANY(${PAGE_RIDS}))${restrict ? ` AND ${restrict('ri')}` : ''} LIMIT ${MAX_INCLUDED + 1})`;
 }

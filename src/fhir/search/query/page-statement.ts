@@ -101,8 +101,22 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   const order = [...input.sort.map((k, i) => `k${i} ${k.desc !== reverse ? 'DESC' : 'ASC'}`), `rid ${reverse ? 'DESC' : 'ASC'}`];
   const keyCols = input.sort.map((k, i) => `${k.expr} AS k${i}`);
   const total = totalExpression(sql, input);
-  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), input.late ? '' : sql.p(input.limit, 'int'), input.late, input.limit);
+  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), rowCount(input.limit), input.late, input.limit);
   return finish(sql, input, [...(input.with ? [input.with] : []), `page AS (${page})`], order.map((o) => `p.${o}`), total);
+}
+
+/**
+ * A row count written into the statement as a literal, not bound. With a parameter, a generic plan does not know
+ * the LIMIT and assumes 10 % of the matches, so its estimated cost can be far above the custom plans', and
+ * PostgreSQL then re-plans the statement at every execution. Measured at 1M (`pg_stat_statements`, bench/search.js):
+ * the `_has` and `_content` walks were planned at every call (0.34–0.52 ms each) and now settle on a generic plan;
+ * `_content` 748–853 → 815–927 req/s, PostgreSQL 1.35–1.50 → 1.21–1.36 ms per request (alternating builds). The
+ * chained search and the `_sort` page are still planned at every call (their generic plans are estimated dearer
+ * for other reasons). Page sizes are few, so each is one more statement shape.
+ */
+export function rowCount(n: number): string {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a row count: ${n}`);
+  return String(n);
 }
 
 /**
@@ -149,7 +163,7 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
   const [first, ...rest] = input.sort;
   const ix = first.indexed!;
   const reverse = input.cursor?.dir === 'prev';
-  const limit = sql.p(input.limit, 'int');
+  const limit = rowCount(input.limit);
   const s = sql.alias('o');
   const s2 = sql.alias('o');
   const keyed = first.desc !== reverse ? 'DESC' : 'ASC';
@@ -214,7 +228,7 @@ function finish(sql: SqlParams, input: PageStatementInput, ctes: string[], order
   if (!inc) return `WITH ${ctes.join(',\n')}\n    ${pageRows}\n    ORDER BY ${order.join(', ')}`;
   const nulls = input.sort.map((_, i) => `, NULL AS k${i}`).join('') + ', NULL AS total' + (input.extra ? ', NULL AS extra' : '');
   // the page's rows without the one read ahead (it only tells whether there is a next page)
-  const pg = `pg AS (SELECT p.rid FROM page p ORDER BY ${order.join(', ')} LIMIT ${sql.p(inc.count, 'int')})`;
+  const pg = `pg AS (SELECT p.rid FROM page p ORDER BY ${order.join(', ')} LIMIT ${rowCount(inc.count)})`;
   return `WITH ${inc.recursive ? 'RECURSIVE ' : ''}${[...ctes, pg, inc.ctes].join(',\n')}
     SELECT * FROM (
       SELECT 0 AS part, row_number() OVER (ORDER BY ${order.join(', ')}) AS n, ${pageRows.slice('SELECT '.length)}
