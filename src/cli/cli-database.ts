@@ -4,7 +4,6 @@ import { loadHubConfig } from '../modules/config/hub-config.js';
 import { createHubLogger } from '../modules/logging/logger.js';
 import { openDatabase } from '../modules/database/database.module.js';
 import { Db } from '../modules/database/db.js';
-import type { Pool } from 'pg';
 
 export interface CliDatabase extends Db {
   close(): Promise<void>;
@@ -23,9 +22,9 @@ export async function openCliDatabase(): Promise<CliDatabase> {
     if (running) config.databaseUrl = `postgres://hub:hub@localhost:${running}/hub`;
   }
   const lc = await openDatabase({ ...config, dbPoolSize: 4 }, log);
-  const db = new Db((lc.dataSource.driver as unknown as { master: Pool }).master) as CliDatabase;
+  const db = new Db(lc.pool) as CliDatabase;
   db.close = async () => {
-    await lc.dataSource.destroy().catch(() => undefined);
+    await lc.close().catch(() => undefined);
     await lc.embedded?.stop();
   };
   return db;

@@ -63,7 +63,10 @@ export class PgSearchEngine implements SearchEngine {
     // _include/_revinclude in the same statement, starting from the page's first `count` rows (`pg`)
     const include = count > 0 && parsed.includes.length ? this.includeCtes(sql, request, parsed, types) : undefined;
     const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count } });
-    const res = await q.query(prepared(text, sql.values));
+    // a page read in the order of a sort index with nothing to filter but the type: the same plan suits every
+    // cursor, so it is planned once per connection (Db's generic plans; PostgreSQL alone re-planned it every time)
+    const planOnce = !!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment;
+    const res = await q.query(prepared(text, sql.values, planOnce));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
     live?.report?.(context);
     const found = res.rows.filter((row: any) => row.rid !== null);
@@ -289,10 +292,11 @@ function searchBase(request: SearchRequest): string {
  * A named (prepared) statement: each connection plans a query shape once and PostgreSQL may then reuse a generic
  * plan — planning the compiled search SQL costs more than running it for selective searches. Names are hashes
  * of the text, so the same shape with other values shares the statement; very long texts are left unnamed.
+ * `generic` asks for a generic plan whatever PostgreSQL's estimates say (Db's `genericPool`, `GENERIC_PLAN`).
  */
-function prepared(text: string, values: unknown[]): { name?: string; text: string; values: unknown[] } {
+function prepared(text: string, values: unknown[], generic = false): { name?: string; text: string; values: unknown[]; generic?: boolean } {
   if (text.length > 16_000) return { text, values };
-  return { name: `fs_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values };
+  return { name: `fs_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, values, ...(generic ? { generic } : {}) };
 }
 
 /** `identifier=http://x|1&active=true` (URL-encoded as in If-None-Exist) → ordered pairs. */

@@ -6,14 +6,31 @@ import { HUB_LOGGER } from '../logging/logger.js';
 import type { Logger } from 'pino';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { Db } from './db.js';
+import { Db, GENERIC_PLAN } from './db.js';
 
-/** Holds what must be closed on shutdown, in order: the pool, then the embedded server. */
+/** Holds what must be closed on shutdown, in order: the pools, then the embedded server. */
 export class DatabaseLifecycle {
+  /** the pool TypeORM opened, and a small one beside it whose connections use generic plans only (`GENERIC_PLAN`) */
+  readonly pool: Pool;
+  readonly genericPool: Pool;
+
   constructor(
     readonly dataSource: DataSource,
     readonly embedded: EmbeddedServer | undefined,
-  ) {}
+  ) {
+    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
+    const PoolClass = this.pool.constructor as new (options: object) => Pool;
+    const options = (this.pool as unknown as { options: Record<string, unknown> }).options;
+    this.genericPool = new PoolClass({ ...options, max: Math.max(2, Math.ceil(Number(options.max ?? 20) / 4)), options: `-c ${GENERIC_PLAN}` });
+    // an idle connection that fails (the server restarted) is dropped and replaced at the next query; without a
+    // listener the error event would end the process
+    this.genericPool.on('error', () => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.genericPool.end();
+    await this.dataSource.destroy();
+  }
 }
 
 export async function openDatabase(config: HubConfig, log: Logger): Promise<DatabaseLifecycle> {
@@ -55,7 +72,7 @@ export async function openDatabase(config: HubConfig, log: Logger): Promise<Data
     {
       provide: Db,
       inject: [DatabaseLifecycle],
-      useFactory: (lc: DatabaseLifecycle) => new Db((lc.dataSource.driver as unknown as { master: Pool }).master),
+      useFactory: (lc: DatabaseLifecycle) => new Db(lc.pool, lc.genericPool),
     },
   ],
   exports: [Db, DatabaseLifecycle],
@@ -67,7 +84,7 @@ export class DatabaseModule implements OnApplicationShutdown {
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.lc.dataSource.destroy().catch((e) => this.log.warn({ err: e }, 'closing the pool failed'));
+    await this.lc.close().catch((e) => this.log.warn({ err: e }, 'closing the pool failed'));
     if (this.lc.embedded) {
       await this.lc.embedded.stop();
       this.log.info('embedded PostgreSQL stopped');
