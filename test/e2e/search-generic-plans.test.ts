@@ -6,6 +6,7 @@ import { Db, GENERIC_PLAN } from '../../src/modules/database/db.js';
 import { SearchParamRegistry } from '../../src/fhir/search/params/search-param-registry.js';
 import { PgSearchEngine } from '../../src/fhir/search/pg-search-engine.js';
 import { loadSynthea } from './search-support.js';
+import { http } from '../support/hub.js';
 
 /**
  * Statements the search engine marks `generic` (a page read in sort-index order, nothing else to filter) go to
@@ -63,5 +64,68 @@ describe('generic plans', () => {
     expect((await search('Observation', [])).marked).toBe(false);
     expect((await search('Observation', [['_sort', '-date']], { type: 'Patient', id: 'p1' })).marked).toBe(false);
     expect((await search('Observation', [['_sort', '-date'], ['_include', 'Observation:patient']])).marked).toBe(false);
+  });
+});
+
+describe('a page by one date parameter: read from the matches’ rids, or walked', () => {
+  it('both ways give the same resources in rid order, on every page, forwards and backwards; and over HTTP', async () => {
+    // Encounters of a year no other test file uses (the test database is shared): 23 in 1801, periods of a day or
+    // a month, 4 open-ended ones starting that year, plus 3 just outside it
+    const start = (i: number) => `1801-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 27)).padStart(2, '0')}`;
+    const entries = [
+      ...Array.from({ length: 19 }, (_, i) => ({ period: i % 3 ? { start: `${start(i)}T08:00:00Z`, end: `${start(i)}T09:00:00Z` } : { start: `${start(i)}T00:00:00Z`, end: `${start(i).slice(0, 7)}-28T00:00:00Z` } })),
+      ...Array.from({ length: 4 }, (_, i) => ({ period: { start: `${start(i)}T10:00:00Z` } })),
+      { period: { start: '1800-12-31T23:00:00Z', end: '1801-01-01T01:00:00Z' } },
+      { period: { start: '1802-01-01T00:00:00Z', end: '1802-01-01T01:00:00Z' } },
+      { period: { start: '1799-06-01T00:00:00Z', end: '1799-06-02T00:00:00Z' } },
+    ].map((e) => ({ resource: { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, ...e }, request: { method: 'POST', url: 'Encounter' } }));
+    const posted = await http('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: entries });
+    expect(posted.status).toBe(200);
+    const ids: string[] = posted.body.entry.map((e: any) => e.response.location.split('/')[1]);
+    const db = new Db(pool, genericPool);
+    const pages = async (cap: number | undefined, query: [string, string][], count: number) => {
+      const engine = new PgSearchEngine(registry, { candidatesCap: cap });
+      const run = (params: [string, string][]) => engine.search(db, { resourceType: 'Encounter', params, strict: true, baseUrl: 'http://hub/fhir' } as any);
+      const out: string[][] = [];
+      let bundle = await run([...query, ['_count', String(count)]]);
+      for (;;) {
+        out.push((bundle.entry ?? []).map((e: any) => e.resource.id));
+        const next = bundle.link.find((l: any) => l.relation === 'next');
+        if (!next) break;
+        bundle = await run([...new URL(next.url).searchParams.entries()] as [string, string][]);
+      }
+      // and back from the last page: the previous pages again, in the same order
+      const back: string[][] = [out[out.length - 1]];
+      for (let prev = bundle.link.find((l: any) => l.relation === 'previous'); prev; ) {
+        const b = await run([...new URL(prev.url).searchParams.entries()] as [string, string][]);
+        back.unshift((b.entry ?? []).map((e: any) => e.resource.id));
+        prev = b.link.find((l: any) => l.relation === 'previous');
+      }
+      expect(back, `${cap} ${JSON.stringify(query)} backwards`).toEqual(out);
+      return out;
+    };
+    const expected = {
+      // within the year: the 19 closed periods, not the open-ended ones (they reach beyond it) nor the neighbours
+      '1801': ids.slice(0, 19),
+      // overlapping March 1801 (±10 % of the distance to now): every period of 1801, the neighbours too
+      'ap1801-03-15': ids,
+      '1801-01': ids.filter((_, i) => i < 19 && (i % 12) === 0),
+    };
+    for (const [value, want] of Object.entries(expected)) {
+      for (const count of [4, 50]) {
+        const walked = await pages(0, [['date', value]], count);
+        const read = await pages(1_000_000, [['date', value]], count);
+        const usual = await pages(undefined, [['date', value]], count);
+        expect(walked.flat(), `${value} _count=${count}`).toEqual(read.flat());
+        expect(usual).toEqual(read);
+        expect(read).toEqual(walked);
+        expect(new Set(read.flat())).toEqual(new Set(want));
+        expect(read.flat()).toEqual([...read.flat()].sort((a, b) => Number(ids.indexOf(a)) - Number(ids.indexOf(b))));
+      }
+    }
+    // the hub itself (its generic-plan pool): the same first page
+    const res = await http('GET', 'Encounter?date=1801&_count=50');
+    expect(res.status).toBe(200);
+    expect(new Set(res.body.entry.map((e: any) => e.resource.id))).toEqual(new Set(expected['1801']));
   });
 });

@@ -11,7 +11,7 @@ import { encodeCursor } from './query/cursor.js';
 import { compartmentPids, FilterCompiler } from './query/filter-compiler.js';
 import { FilterPlanCache, planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
-import { pageStatement, sortExpressions } from './query/page-statement.js';
+import { pageStatement, sortExpressions, type PageCandidates } from './query/page-statement.js';
 import { project } from './query/projection.js';
 import { parseSearchParams, type ParsedSearch } from './query/search-request-parser.js';
 import { pidIn } from './query/conditions/leaf-conditions.js';
@@ -29,8 +29,11 @@ export class PgSearchEngine implements SearchEngine {
 
   constructor(
     private readonly registry: SearchParamRegistry,
-    /** `plan` forces one way of running `_has` and full text instead of choosing by estimate (tests, `bench/explain.js`) */
-    private readonly options: { plan?: FilterPlan } = {},
+    /**
+     * `plan` forces one way of running `_has` and full text instead of choosing by estimate (tests, `bench/explain.js`);
+     * `candidatesCap` replaces CANDIDATES_CAP (tests: 0 always walks, a large one always reads the matches' rids)
+     */
+    private readonly options: { plan?: FilterPlan; candidatesCap?: number } = {},
   ) {}
 
   async search(q: Queryable, request: SearchRequest): Promise<any> {
@@ -48,7 +51,8 @@ export class PgSearchEngine implements SearchEngine {
     const scope: Scope = { alias: 'r0', types };
     // consent is decided on the rows the page walks, not on every match (pageStatement's `late`)
     const consent = request.restriction?.consent;
-    const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed);
+    const out: { candidates?: PageCandidates } = {};
+    const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed, out);
     const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
     const live = consent?.live;
@@ -62,10 +66,11 @@ export class PgSearchEngine implements SearchEngine {
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
     // _include/_revinclude in the same statement, starting from the page's first `count` rows (`pg`)
     const include = count > 0 && parsed.includes.length ? this.includeCtes(sql, request, parsed, types) : undefined;
-    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count } });
-    // a page read in the order of a sort index with nothing to filter but the type: the same plan suits every
-    // cursor, so it is planned once per connection (Db's generic plans; PostgreSQL alone re-planned it every time)
-    const planOnce = !!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment;
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count }, candidates: out.candidates });
+    // Planned once per connection (Db's generic plans; PostgreSQL alone re-planned these at every call): a page read
+    // in the order of a sort index with nothing to filter but the type (the same plan suits every cursor), and a
+    // page that chooses between its matches' rids and a walk when it runs (`candidates`: its plan is made for both)
+    const planOnce = (!!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment) || (!!out.candidates && !sort.length && !late);
     const res = await q.query(prepared(text, sql.values, planOnce));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
     live?.report?.(context);
@@ -144,7 +149,7 @@ export class PgSearchEngine implements SearchEngine {
   }
 
   /** Type, liveness, compartment and filter conditions; filters that fail are reported (or thrown when strict). */
-  private async whereClause(q: Queryable, sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch): Promise<string[]> {
+  private async whereClause(q: Queryable, sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch, out?: { candidates?: PageCandidates }): Promise<string[]> {
     const terminology = new Terminology();
     const urls = parsed.filters.filter(([n]) => /:(in|not-in|below|above)$/.test(n)).flatMap(([, v]) => v.split(','));
     if (urls.length) await terminology.prepare(q, urls);
@@ -168,7 +173,12 @@ export class PgSearchEngine implements SearchEngine {
       const rank = anchor ? compiler.probeRank(scope.types, name) : undefined;
       const mark = sql.mark();
       try {
-        const cond = compiler.compile(rank === undefined ? scope : anchor!.scope, name, value);
+        // a search by one parameter of one type: the page may start from the matches' rids (pageStatement)
+        // (nothing else to check: with a compartment or a patient restriction, walking every resource of the type
+        // when the matches are many would ignore the selective condition)
+        const candidates = out && !anchor && parsed.filters.length === 1 && scope.types.length === 1 && where.length === 2 ? compiler.candidates(scope, name, value) : undefined;
+        const cond = candidates?.cond ?? compiler.compile(rank === undefined ? scope : anchor!.scope, name, value);
+        if (candidates) out!.candidates = { at: where.length, rids: candidates.rids, probe: candidates.probe, cap: this.options.candidatesCap };
         if (rank === undefined) where.push(cond);
         else probes.push({ rank, cond });
         parsed.used.push([name, value]);

@@ -1,7 +1,7 @@
 import { R4Definitions } from '../../definitions/r4-definitions.js';
 import { FhirError } from '../../operation-outcome.js';
 import type { SearchParamDef, SearchParamRegistry } from '../params/search-param-registry.js';
-import { leafCondition, pidIn, type ConditionContext } from './conditions/leaf-conditions.js';
+import { leafCandidates, leafCondition, pidIn, type ConditionContext, type LeafCandidates } from './conditions/leaf-conditions.js';
 import { leafAsParameter, parseFilter, type FilterNode } from './filter-expression.js';
 import { orValues } from './search-values.js';
 import { orJoin, probeTail, typeIn, type Scope } from './sql-params.js';
@@ -51,6 +51,19 @@ export class FilterCompiler {
     const defs = this.defsFor(scope.types, code, name);
     if (dot >= 0) return this.chain(scope, defs, modifier, name.slice(dot + 1), name, raw, depth);
     return leafCondition(this.ctx, scope, defs, modifier, raw, name);
+  }
+
+  /**
+   * `compile` of a plain parameter (`name[:modifier]=value`, no chain) that holds exactly for the resources with a
+   * matching index row, with the matches' rids as a query of their own (`LeafCandidates`: dates so far); undefined
+   * for other parameters (chains, `_has`, full text, negations, `:missing`, columns of `resource`).
+   */
+  candidates(scope: Scope, name: string, raw: string): LeafCandidates | undefined {
+    if (name.startsWith('_has:') || ['_list', '_text', '_content', '_filter'].includes(name) || name.includes('.')) return undefined;
+    const colon = name.indexOf(':');
+    const code = colon >= 0 ? name.slice(0, colon) : name;
+    const modifier = colon >= 0 ? name.slice(colon + 1) : undefined;
+    return leafCandidates(this.ctx, scope, this.defsFor(scope.types, code, name), modifier, raw, name);
   }
 
   /** A parsed `_filter` expression: its comparisons compile as ordinary parameters, joined with AND/OR/NOT. */

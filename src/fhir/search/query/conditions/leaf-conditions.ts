@@ -63,14 +63,45 @@ export function leafCondition(ctx: ConditionContext, scope: Scope, defs: SearchP
     if (raw !== 'true' && raw !== 'false') throw FhirError.badRequest(`:missing takes true or false (parameter ${name})`);
     return `${raw === 'true' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} m WHERE m.rid = ${scope.alias}.rid AND ${pidIn(sql, 'm', defs.map((d) => d.pid))}${probeTail(scope)})`;
   }
+  const m = indexRowMatch(ctx, table, defs, modifier, raw, name);
+  return `${m.negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${m.from} WHERE ${m.x}.rid = ${scope.alias}.rid AND ${m.where}${probeTail(scope)})`;
+}
+
+/**
+ * A date condition that holds exactly for the resources with a matching index row (`EXISTS` over `sp_date`, not
+ * negated), in three forms over the same bound values: the condition itself, the rids of the matching rows
+ * (`SELECT x.rid FROM …`: index rows exist only for live, current resources, and their pid fixes the type), and the
+ * condition as a per-row probe (`OFFSET 0`). The page statement chooses between reading the matches' rids and
+ * walking the resources (page-statement.ts, `candidates`). Undefined for other conditions.
+ */
+export interface LeafCandidates {
+  cond: string;
+  rids: string;
+  probe: string;
+}
+
+export function leafCandidates(ctx: ConditionContext, scope: Scope, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): LeafCandidates | undefined {
+  const def = defs[0];
+  const table = TABLE_OF[def.type];
+  // Only dates so far: their indexes hold the rid ((pid, hi, rid, lo), (pid, lo, rid, hi)), so the rids of the
+  // matches come from the index alone. Token, string and quantity indexes do not: reading the rids of 5,000
+  // matches of a common code fetched 4,620 heap pages (23 ms at 1M) where walking found a page in 1 ms.
+  // (decided before anything is bound: a value bound and then not used would have no type)
+  if (def.column || table !== 'sp_date' || modifier === 'missing' || modifier === 'not') return undefined;
+  const m = indexRowMatch(ctx, table, defs, modifier, raw, name);
+  const exists = (tail: string) => `EXISTS (SELECT 1 FROM ${m.from} WHERE ${m.x}.rid = ${scope.alias}.rid AND ${m.where}${tail})`;
+  return { cond: exists(probeTail(scope)), rids: `SELECT ${m.x}.rid FROM ${m.from} WHERE ${m.where}`, probe: exists(' OFFSET 0') };
+}
+
+/** The index rows that match `name[:modifier]=v1,v2` (an OR of values): `FROM`, the row alias and the condition. */
+function indexRowMatch(ctx: ConditionContext, table: string, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): { from: string; x: string; where: string; negate: boolean } {
+  const def = defs[0];
   checkModifier(def.type, modifier, name);
-  const x = sql.alias('x');
+  const x = ctx.sql.alias('x');
   let pids = defs.map((d) => d.pid);
   if (modifier === 'of-type') pids = pids.map(ofTypePid);
-  const values = orValues(raw, true);
-  const conds = values.map((v) => valueCondition(ctx, x, def, modifier, v, name));
-  const negate = modifier === 'not' || modifier === 'not-in';
-  return `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} WHERE ${x}.rid = ${scope.alias}.rid AND ${pidIn(sql, x, pids)} AND ${orJoin(conds)}${probeTail(scope)})`;
+  const conds = orValues(raw, true).map((v) => valueCondition(ctx, x, def, modifier, v, name));
+  return { from: `${table} ${x}`, x, where: `${pidIn(ctx.sql, x, pids)} AND ${orJoin(conds)}`, negate: modifier === 'not' || modifier === 'not-in' };
 }
 
 export function pidIn(_sql: SqlParams, x: string, pids: number[]): string {
