@@ -129,3 +129,27 @@ describe('a page by one date parameter: read from the matches’ rids, or walked
     expect(new Set(res.body.entry.map((e: any) => e.resource.id))).toEqual(new Set(expected['1801']));
   });
 });
+
+describe('consent searches', () => {
+  const facts = { base: 'opt-out', organizations: [], actors: ['Practitioner/generic-plans'], purposes: [], actions: ['access'], breakGlassPatients: [] };
+  it('are planned once when their matches are common, not when rare or anchored on a patient, and find the same', async () => {
+    const db = new Db(pool, genericPool);
+    const engine = new PgSearchEngine(registry);
+    const run = async (resourceType: string, params: [string, string][], q: any = db) => {
+      let marked = false;
+      const recorder = { inTransaction: q.inTransaction, query: (config: any) => (typeof config === 'object' && config.name?.startsWith('fs_') && (marked = config.generic === true), q.query(config)) };
+      const bundle = await engine.search(recorder as any, { resourceType, params, strict: true, baseUrl: 'http://hub/fhir', restriction: { consent: facts } } as any);
+      return { marked, ids: (bundle.entry ?? []).map((e: any) => e.resource.id) };
+    };
+    const common = await run('Observation', [['status', 'final'], ['_count', '10']]);
+    expect(common.marked).toBe(true);
+    expect(common.ids.length).toBe(10);
+    // the same page on custom plans (the plain pool) and in a transaction (never marked there)
+    expect((await run('Observation', [['status', 'final'], ['_count', '10']], pool)).ids).toEqual(common.ids);
+    const inTx = await db.transaction((tx) => run('Observation', [['status', 'final'], ['_count', '10']], tx));
+    expect(inTx).toEqual({ marked: false, ids: common.ids });
+    expect((await run('Observation', [['code', 'no-such-code']])).marked).toBe(false);
+    const patient = (await pool.query(`SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted LIMIT 1`)).rows[0].id;
+    expect((await run('Observation', [['subject', `Patient/${patient}`]])).marked).toBe(false);
+  });
+});

@@ -107,6 +107,21 @@ export async function planFilters(
   return plans;
 }
 
+/**
+ * Whether PostgreSQL estimates that at least 1 in `fraction` of the scope's resources match `where` (conditions on
+ * the scope's alias `r0`, with their bound values), kept like the filter plans. A page of common matches is found
+ * by walking the resources in page order whatever the value; a rare one is not.
+ */
+export async function commonMatches(q: Queryable, scope: Scope, where: string[], values: unknown[], key: string, fraction: number, cache: FilterPlanCache | undefined): Promise<boolean> {
+  const cacheKey = `${scope.types.join(',')}\u0000matches\u0000${key}`;
+  let matches = cache?.get(cacheKey);
+  if (typeof matches !== 'number') {
+    matches = await estimatedRows(q, `SELECT 1 FROM resource ${scope.alias} WHERE ${where.join(' AND ')}`, values);
+    cache?.set(cacheKey, matches);
+  }
+  return matches * fraction >= (await estimatedTargets(q, scope, cache));
+}
+
 /** PostgreSQL's estimate of the live resources of the scope's types (the targets a `_has` walks). */
 async function estimatedTargets(q: Queryable, scope: Scope, cache: FilterPlanCache | undefined): Promise<number> {
   const key = `${scope.types.join(',')}\u0000targets`;
