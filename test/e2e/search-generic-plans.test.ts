@@ -149,6 +149,8 @@ describe('consent searches', () => {
     const inTx = await db.transaction((tx) => run('Observation', [['status', 'final'], ['_count', '10']], tx));
     expect(inTx).toEqual({ marked: false, ids: common.ids });
     expect((await run('Observation', [['code', 'no-such-code']])).marked).toBe(false);
+    // only searches by token parameters are estimated (a name is a free value, searched once)
+    expect((await run('Patient', [['name', 'a']])).marked).toBe(false);
     const patient = (await pool.query(`SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted LIMIT 1`)).rows[0].id;
     expect((await run('Observation', [['subject', `Patient/${patient}`]])).marked).toBe(false);
   });

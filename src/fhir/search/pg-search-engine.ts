@@ -61,8 +61,12 @@ export class PgSearchEngine implements SearchEngine {
     // `Observation?code` (page of 50) 2.99–3.25 → 1.58–1.60 ms of CPU per request. `Condition?code` would gain as
     // much (7.2–7.6 → 3.9–4.0 when forced), but PostgreSQL estimates 5 matches where 2,000 are, so it stays planned
     // per call: the estimate decides, not a guess.
-    // (outside a transaction only: Db ignores the request inside one, and a failed estimate would abort it)
-    const consentGeneric = !!consent && !out.anchored && where.length > 2 && !(q as { inTransaction?: boolean }).inTransaction
+    // Only for searches by token parameters (codes, statuses, categories: few values, searched again and again, so
+    // the estimate is mostly read from the cache); a search by name or another free value would pay an `EXPLAIN`
+    // at nearly every request for a match that is usually rare. Outside a transaction only: Db ignores the request
+    // inside one, and a failed estimate would abort it.
+    const byTokens = parsed.filters.every(([name]) => types.length === 1 && this.registry.get(types[0], name.split(':')[0])?.type === 'token');
+    const consentGeneric = !!consent && !out.anchored && where.length > 2 && byTokens && !(q as { inTransaction?: boolean }).inTransaction
       && (await commonMatches(q, scope, where, [...sql.values], JSON.stringify(parsed.filters), COMMON_MATCHES, this.filterPlans).catch(() => false));
     const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
