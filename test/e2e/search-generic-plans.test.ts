@@ -64,6 +64,16 @@ describe('generic plans', () => {
     expect((await search('Observation', [])).marked).toBe(false);
     expect((await search('Observation', [['_sort', '-date']], { type: 'Patient', id: 'p1' })).marked).toBe(false);
     expect((await search('Observation', [['_sort', '-date'], ['_include', 'Observation:patient']])).marked).toBe(false);
+    // _has and full text, run the way the hub chose for the value: marked, and the same on both kinds of connection
+    const code = (await pool.query(`SELECT code FROM sp_token t JOIN resource r ON r.rid = t.rid AND r.resource_type = 'Observation' WHERE t.code ~ '^[0-9]+-[0-9]$' LIMIT 1`)).rows[0].code;
+    for (const [type, params] of [['Patient', [['_has:Observation:patient:code', code]]], ['DiagnosticReport', [['_content', 'panel']]]] as [string, [string, string][]][]) {
+      const generic = await search(type, [...params, ['_count', '50']]);
+      expect(generic.marked, type).toBe(true);
+      expect(generic.ids.length, type).toBeGreaterThan(0);
+      const plainBundle = await engine.search(pool as any, { resourceType: type, params: [...params, ['_count', '50']], strict: true, baseUrl: 'http://hub/fhir' } as any);
+      expect(generic.ids).toEqual((plainBundle.entry ?? []).map((e: any) => e.resource.id));
+      expect((await search(type, [...params, ['_id', 'x']])).marked, `${type} with another filter`).toBe(false);
+    }
   });
 });
 

@@ -85,7 +85,11 @@ export class PgSearchEngine implements SearchEngine {
     // Planned once per connection (Db's generic plans; PostgreSQL alone re-planned these at every call): a page read
     // in the order of a sort index with nothing to filter but the type (the same plan suits every cursor), and a
     // page that chooses between its matches' rids and a walk when it runs (`candidates`: its plan is made for both)
-    const planOnce = (!!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment) || (!!out.candidates && !sort.length && !late) || consentGeneric;
+    // and a search whose every filter is a `_has` or full-text one the hub has already chosen a way to run for its
+    // value (walk or gather: the SQL is written for that way, so one plan suits every value of it)
+    const planned = parsed.filters.length > 0 && parsed.filters.every(([n]) => n.startsWith('_has:') || n === '_content' || n === '_text');
+    const planOnce = (!!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment) || (!!out.candidates && !sort.length && !late)
+      || (planned && !sort.length && !late && where.length === 2 + parsed.filters.length) || consentGeneric;
     const res = await q.query(prepared(text, sql.values, planOnce));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
     live?.report?.(context);
