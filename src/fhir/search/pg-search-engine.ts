@@ -8,8 +8,8 @@ import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
 import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
-import { compartmentPids, FilterCompiler } from './query/filter-compiler.js';
-import { commonMatches, FilterPlanCache, planFilters, type FilterPlan } from './query/filter-plans.js';
+import { compartmentPids, FilterCompiler, parameterName } from './query/filter-compiler.js';
+import { commonMatches, FilterPlanCache, isPlannedFilter, planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions, type PageCandidates } from './query/page-statement.js';
 import { project } from './query/projection.js';
@@ -53,21 +53,7 @@ export class PgSearchEngine implements SearchEngine {
     const consent = request.restriction?.consent;
     const out: { candidates?: PageCandidates; anchored?: boolean } = {};
     const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed, out);
-    // A consent statement is large, and PostgreSQL re-planned it at every call (its generic plan is estimated
-    // dearer); planning cost more than running it. When the matches are common, the page is found by walking the
-    // resources in page order, which is the generic plan too, so it is planned once (Db's generic plans). Not for
-    // rare matches (a generic plan would walk past every resource of the type to find them), nor for searches
-    // anchored on one patient (their custom plans were as fast). At 2,000 patients (bench/consent.js):
-    // `Observation?code` (page of 50) 2.99–3.25 → 1.58–1.60 ms of CPU per request. `Condition?code` would gain as
-    // much (7.2–7.6 → 3.9–4.0 when forced), but PostgreSQL estimates 5 matches where 2,000 are, so it stays planned
-    // per call: the estimate decides, not a guess.
-    // Only for searches by token parameters (codes, statuses, categories: few values, searched again and again, so
-    // the estimate is mostly read from the cache); a search by name or another free value would pay an `EXPLAIN`
-    // at nearly every request for a match that is usually rare. Outside a transaction only: Db ignores the request
-    // inside one, and a failed estimate would abort it.
-    const byTokens = parsed.filters.every(([name]) => types.length === 1 && this.registry.get(types[0], name.split(':')[0])?.type === 'token');
-    const consentGeneric = !!consent && !out.anchored && where.length > 2 && byTokens && !(q as { inTransaction?: boolean }).inTransaction
-      && (await commonMatches(q, scope, where, [...sql.values], JSON.stringify(parsed.filters), COMMON_MATCHES, this.filterPlans).catch(() => false));
+    const consentGeneric = !!consent && (await this.consentPlannedOnce(q, scope, where, sql, parsed, out.anchored));
     const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
     const live = consent?.live;
@@ -82,14 +68,17 @@ export class PgSearchEngine implements SearchEngine {
     // _include/_revinclude in the same statement, starting from the page's first `count` rows (`pg`)
     const include = count > 0 && parsed.includes.length ? this.includeCtes(sql, request, parsed, types) : undefined;
     const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count }, candidates: out.candidates });
-    // Planned once per connection (Db's generic plans; PostgreSQL alone re-planned these at every call): a page read
-    // in the order of a sort index with nothing to filter but the type (the same plan suits every cursor), and a
-    // page that chooses between its matches' rids and a walk when it runs (`candidates`: its plan is made for both)
-    // and a search whose every filter is a `_has` or full-text one the hub has already chosen a way to run for its
-    // value (walk or gather: the SQL is written for that way, so one plan suits every value of it)
-    const planned = parsed.filters.length > 0 && parsed.filters.every(([n]) => n.startsWith('_has:') || n === '_content' || n === '_text');
-    const planOnce = (!!sort[0]?.indexed && where.length === 2 && !late && !include && !request.compartment) || (!!out.candidates && !sort.length && !late)
-      || (planned && !sort.length && !late && where.length === 2 + parsed.filters.length) || consentGeneric;
+    // Planned once per connection (Db's generic plans; PostgreSQL alone re-planned these at every call), where one
+    // plan suits every value. `where` holding nothing but the type, liveness and the filters means no compartment
+    // or patient restriction, whose selectivity a generic plan could not know.
+    const onlyFilters = where.length === 2 + parsed.filters.length;
+    const planOnce = consentGeneric || (!late && (
+      // a page read in the order of a sort index with nothing to filter: the same plan suits every cursor
+      (!!sort[0]?.indexed && !parsed.filters.length && onlyFilters && !include)
+      // a page that chooses between its matches' rids and a walk when it runs: its plan is made for both
+      || (!sort.length && !!out.candidates)
+      // `_has`/full text only, whose SQL is already written for the way chosen for the value (walk or gather)
+      || (!sort.length && parsed.filters.length > 0 && parsed.filters.every(([n]) => isPlannedFilter(n)) && onlyFilters)));
     const res = await q.query(prepared(text, sql.values, planOnce));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
     live?.report?.(context);
@@ -165,6 +154,25 @@ export class PgSearchEngine implements SearchEngine {
       return parsed.types ? parsed.types.filter((t) => inCompartment.includes(t)) : inCompartment;
     }
     return parsed.types ?? this.registry.allResourceTypes();
+  }
+
+  /**
+   * Whether a consent-governed search is planned once (Db's generic plans). Its statement is large, and PostgreSQL
+   * re-planned it at every call (its generic plan is estimated dearer): planning cost more than running it. When
+   * the matches are common the page is found by walking the resources in page order, which is the generic plan too.
+   * Not for rare matches (a generic plan would walk past every resource of the type to find them), nor for searches
+   * anchored on one patient (their custom plans were as fast), nor inside a transaction (Db ignores the request
+   * there, and a failed estimate would abort it). Only for searches by token parameters (codes, statuses: few
+   * values, searched again and again, so the estimate mostly comes from the cache); a search by name or another
+   * free value would pay an `EXPLAIN` at nearly every request for a match that is usually rare. At 2,000 patients
+   * (bench/consent.js): `Observation?code` (page of 50) 2.99–3.25 → 1.58–1.60 ms of CPU per request.
+   * `Condition?code` would gain as much (7.2–7.6 → 3.9–4.0 when forced), but PostgreSQL estimates 5 matches where
+   * 2,000 are: the estimate decides, not a guess.
+   */
+  private async consentPlannedOnce(q: Queryable, scope: Scope, where: string[], sql: SqlParams, parsed: ParsedSearch, anchored: boolean | undefined): Promise<boolean> {
+    if (anchored || !parsed.filters.length || scope.types.length !== 1 || (q as { inTransaction?: boolean }).inTransaction) return false;
+    if (!parsed.filters.every(([name]) => this.registry.get(scope.types[0], parameterName(name).code)?.type === 'token')) return false;
+    return commonMatches(q, scope, where, [...sql.values], JSON.stringify(parsed.filters), COMMON_MATCHES, this.filterPlans).catch(() => false);
   }
 
   /** Type, liveness, compartment and filter conditions; filters that fail are reported (or thrown when strict). */

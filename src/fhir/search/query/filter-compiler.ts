@@ -26,6 +26,18 @@ export function compartmentPids(registry: SearchParamRegistry, compartmentType: 
   return [...new Set(pids)];
 }
 
+/** `code[:modifier][.chain]` of a search parameter name (`subject:Patient.name` → subject, Patient, name). */
+export function parameterName(name: string): { code: string; modifier?: string; chain?: string } {
+  const dot = name.indexOf('.');
+  const head = dot >= 0 ? name.slice(0, dot) : name;
+  const colon = head.indexOf(':');
+  return {
+    code: colon >= 0 ? head.slice(0, colon) : head,
+    modifier: colon >= 0 ? head.slice(colon + 1) : undefined,
+    chain: dot >= 0 ? name.slice(dot + 1) : undefined,
+  };
+}
+
 /**
  * Compiles search filters (`name[:modifier][.chain]=value`, `_has:...`, `_list`, `_text`, `_content`) into SQL
  * boolean expressions over a scope's resource alias. Chains and `_has` become nested EXISTS over `sp_reference`
@@ -43,13 +55,9 @@ export class FilterCompiler {
     if (name === '_list') return this.list(scope, raw);
     if (name === '_text' || name === '_content') return this.fullText(scope, name, raw, depth);
     if (name === '_filter') return this.filterExpression(scope, parseFilter(raw), depth);
-    const dot = name.indexOf('.');
-    const head = dot >= 0 ? name.slice(0, dot) : name;
-    const colon = head.indexOf(':');
-    const code = colon >= 0 ? head.slice(0, colon) : head;
-    const modifier = colon >= 0 ? head.slice(colon + 1) : undefined;
+    const { code, modifier, chain } = parameterName(name);
     const defs = this.defsFor(scope.types, code, name);
-    if (dot >= 0) return this.chain(scope, defs, modifier, name.slice(dot + 1), name, raw, depth);
+    if (chain !== undefined) return this.chain(scope, defs, modifier, chain, name, raw, depth);
     return leafCondition(this.ctx, scope, defs, modifier, raw, name);
   }
 
@@ -59,10 +67,9 @@ export class FilterCompiler {
    * for other parameters (chains, `_has`, full text, negations, `:missing`, columns of `resource`).
    */
   candidates(scope: Scope, name: string, raw: string): LeafCandidates | undefined {
-    if (name.startsWith('_has:') || ['_list', '_text', '_content', '_filter'].includes(name) || name.includes('.')) return undefined;
-    const colon = name.indexOf(':');
-    const code = colon >= 0 ? name.slice(0, colon) : name;
-    const modifier = colon >= 0 ? name.slice(colon + 1) : undefined;
+    if (name.startsWith('_has:') || ['_list', '_text', '_content', '_filter'].includes(name)) return undefined;
+    const { code, modifier, chain } = parameterName(name);
+    if (chain !== undefined) return undefined;
     return leafCandidates(this.ctx, scope, this.defsFor(scope.types, code, name), modifier, raw, name);
   }
 

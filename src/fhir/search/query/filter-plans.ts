@@ -23,12 +23,16 @@ import type { Terminology } from './terminology.js';
  */
 export type FilterPlan = 'walk' | 'gather';
 
+/** The filters whose way of running is chosen per value (`_has`, `_content`, `_text`). */
+export const isPlannedFilter = (name: string): boolean => name.startsWith('_has:') || name === '_content' || name === '_text';
+
 /**
  * The plans chosen for recent filter values, so that a value searched again does not pay for the estimate again
  * (an EXPLAIN round trip and its planning: at 1M, `_content` under load, ~0.15 ms of PostgreSQL's CPU and ~0.1 ms
- * of the hub's per request; 0.5–1 ms of latency one at a time). A plan only decides how a search runs, never what it finds, and the estimates it comes from move only when
- * the statistics do (ANALYZE after 20 % more rows, see StatisticsKeeper), so an entry is kept for a minute and the
- * cache holds the most recent values only.
+ * of the hub's per request; 0.5–1 ms of latency one at a time). A plan only decides how a search runs, never what
+ * it finds, and the estimates it comes from move only when the statistics do (ANALYZE after 20 % more rows, see
+ * StatisticsKeeper), so an entry is kept for a minute and the cache holds the most recent values only. Also keeps
+ * the estimates behind `commonMatches` (numbers, under their own keys).
  */
 export class FilterPlanCache {
   private readonly entries = new Map<string, { plan: FilterPlan | number; until: number }>();
@@ -68,7 +72,7 @@ export async function planFilters(
   scope: Scope,
   input: { baseUrl: string; terminology: Terminology; filters: [string, string][]; forced?: FilterPlan; cache?: FilterPlanCache },
 ): Promise<Map<string, FilterPlan> | undefined> {
-  const planned = input.filters.filter(([n]) => n.startsWith('_has:') || n === '_content' || n === '_text');
+  const planned = input.filters.filter(([n]) => isPlannedFilter(n));
   if (!planned.length) return undefined;
   const plans = new Map<string, FilterPlan>();
   let targets: number | undefined;
@@ -113,21 +117,20 @@ export async function planFilters(
  * by walking the resources in page order whatever the value; a rare one is not.
  */
 export async function commonMatches(q: Queryable, scope: Scope, where: string[], values: unknown[], key: string, fraction: number, cache: FilterPlanCache | undefined): Promise<boolean> {
-  const cacheKey = `${scope.types.join(',')}\u0000matches\u0000${key}`;
-  let matches = cache?.get(cacheKey);
-  if (typeof matches !== 'number') {
-    matches = await estimatedRows(q, `SELECT 1 FROM resource ${scope.alias} WHERE ${where.join(' AND ')}`, values);
-    cache?.set(cacheKey, matches);
-  }
+  const matches = await cachedEstimate(q, cache, `${scope.types.join(',')}\u0000matches\u0000${key}`, `SELECT 1 FROM resource ${scope.alias} WHERE ${where.join(' AND ')}`, values);
   return matches * fraction >= (await estimatedTargets(q, scope, cache));
 }
 
 /** PostgreSQL's estimate of the live resources of the scope's types (the targets a `_has` walks). */
-async function estimatedTargets(q: Queryable, scope: Scope, cache: FilterPlanCache | undefined): Promise<number> {
-  const key = `${scope.types.join(',')}\u0000targets`;
+function estimatedTargets(q: Queryable, scope: Scope, cache: FilterPlanCache | undefined): Promise<number> {
+  return cachedEstimate(q, cache, `${scope.types.join(',')}\u0000targets`, `SELECT 1 FROM resource t WHERE ${typeIn('t.resource_type', scope.types)} AND NOT t.deleted`, []);
+}
+
+/** `estimatedRows`, kept in the cache under `key`. */
+async function cachedEstimate(q: Queryable, cache: FilterPlanCache | undefined, key: string, text: string, values: unknown[]): Promise<number> {
   const cached = cache?.get(key);
   if (typeof cached === 'number') return cached;
-  const n = await estimatedRows(q, `SELECT 1 FROM resource t WHERE ${typeIn('t.resource_type', scope.types)} AND NOT t.deleted`, []);
+  const n = await estimatedRows(q, text, values);
   cache?.set(key, n);
   return n;
 }

@@ -160,12 +160,13 @@ export function rowCount(n: number): string {
  * PostgreSQL planned this statement afresh at every call, 0.9 ms of planning at 1M).
  */
 function candidatePage(r: string, where: string[], c: PageCandidates, order: string, limit: string): string[] {
-  const cap = rowCount(c.cap ?? CANDIDATES_CAP);
+  const n = c.cap ?? CANDIDATES_CAP;
+  const cap = rowCount(n);
   const others = where.filter((_, i) => i !== c.at);
   const few = [...others, `${r}.rid = ANY(ARRAY(SELECT rid FROM cand))`, `(SELECT count(*) FROM cand) <= ${cap}`];
   const many = [...others, c.probe, `(SELECT count(*) FROM cand) > ${cap}`];
   const branch = (conds: string[]) => `(SELECT ${r}.rid, ${r}.version_id FROM resource ${r} WHERE ${conds.join(' AND ')} ORDER BY ${order} LIMIT ${limit})`;
-  return [`cand AS MATERIALIZED (${c.rids} LIMIT ${rowCount((c.cap ?? CANDIDATES_CAP) + 1)})`, `page AS (${branch(few)} UNION ALL ${branch(many)})`];
+  return [`cand AS MATERIALIZED (${c.rids} LIMIT ${rowCount(n + 1)})`, `page AS (${branch(few)} UNION ALL ${branch(many)})`];
 }
 
 /**
