@@ -1,3 +1,6 @@
+/** `IndexRows.patient` of a resource whose `patient` parameter points to more than one Patient (not an id). */
+export const MANY_PATIENTS = '*';
+
 /**
  * One resource's search index rows, column by column (the shape `unnest($1::int[], $2::text[], ...)` takes), so a
  * resource's rows for every table go to PostgreSQL in a single statement.
@@ -43,6 +46,11 @@ export class IndexRows {
   /** strings of the whole resource (`_content`) and of its narrative (`_text`), for PostgreSQL full-text search */
   content = '';
   narrative = '';
+  /**
+   * The Patient the resource's `patient` parameter points to, for the `prid` of its token rows (see
+   * `patientLink`): that Patient's id, `MANY_PATIENTS` when it points to several, null when to none.
+   */
+  patient: string | null = null;
 
   /** Rows already added, to keep repeated values (same code in two places) from bloating the index. */
   private readonly seen = new Set<string>();
@@ -129,6 +137,24 @@ export class IndexRows {
     k.b_dhi.push(b.dhi ?? null);
     k.c_lo.push(c?.lo ?? null);
     k.c_hi.push(c?.hi ?? null);
+  }
+
+  /**
+   * Sets `patient` from the reference rows of parameter `pid` (the type's `patient` parameter) that point to a
+   * Patient by id — exactly the rows a `_has:Type:patient:…` joins on.
+   */
+  linkPatient(pid: number | undefined): void {
+    this.patient = null;
+    if (pid === undefined) return;
+    const r = this.reference;
+    for (let i = 0; i < r.pid.length; i++) {
+      if (r.pid[i] !== pid || r.rtype[i] !== 'Patient' || !r.tid[i]) continue;
+      if (this.patient === null) this.patient = r.tid[i];
+      else if (this.patient !== r.tid[i]) {
+        this.patient = MANY_PATIENTS;
+        return;
+      }
+    }
   }
 
   /** Total number of rows, for measurements. */

@@ -32,6 +32,8 @@ export class SearchParameterIndexer {
     }
     rows.content = collectContent(resource);
     rows.narrative = collectNarrative(resource);
+    const patient = this.registry.get(resource.resourceType, 'patient');
+    rows.linkPatient(patient?.type === 'reference' ? patient.pid : undefined);
     return rows;
   }
 

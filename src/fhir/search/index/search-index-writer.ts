@@ -1,6 +1,6 @@
 import type { Queryable, Tx } from '../../../modules/database/db.js';
 import type { SearchIndexWriter, StoredVersion } from '../../store/stored-resource.js';
-import type { IndexRows } from '../extract/index-rows.js';
+import { MANY_PATIENTS, type IndexRows } from '../extract/index-rows.js';
 import type { SearchParameterIndexer } from '../extract/search-parameter-indexer.js';
 import type { SearchParamRegistry } from '../params/search-param-registry.js';
 import type { StatisticsKeeper } from './statistics-keeper.js';
@@ -30,6 +30,61 @@ const TABLES: { name: string; rows: keyof IndexRows; cols: [string, string][] }[
 ];
 export const INDEX_TABLES = [...TABLES.map((t) => t.name), 'sp_text'];
 
+/**
+ * `sp_token.prid`: the rid of the Patient that the resource's `patient` parameter points to, so that
+ * `Patient?_has:Observation:patient:code=x` reads the Patients of the matching codes from the index
+ * `sp_token (pid, code, prid, sys)` alone (FilterCompiler.has). NULL when the parameter points to no Patient (or
+ * the type has none); -1 (`PRID_UNKNOWN`) when it points to several, or to one that did not exist yet when the row
+ * was written — such rows are searched the old way, through `sp_reference`, so the column is never trusted beyond
+ * what it knows. A Patient created later turns the -1 rows that point to it alone into its rid (`linkNewPatients`).
+ * Written from `IndexRows.patient`, here as a SQL expression of that text value.
+ */
+export const PRID_UNKNOWN = -1;
+const pridOf = (patient: string, rid: string) =>
+  `CASE WHEN ${patient} IS NULL THEN NULL WHEN ${patient} = '${MANY_PATIENTS}' THEN ${PRID_UNKNOWN} ELSE coalesce(${rid}, ${PRID_UNKNOWN}) END`;
+
+/** The pids of every type's `patient` reference parameter (the `_has:…:patient:` a `prid` answers). */
+export function patientParamPids(registry: SearchParamRegistry): number[] {
+  const pids = new Set<number>();
+  for (const t of registry.allResourceTypes()) {
+    const d = registry.get(t, 'patient');
+    if (d?.type === 'reference') pids.add(d.pid);
+  }
+  return [...pids];
+}
+
+/**
+ * `prid` of the token rows of every resource with a `patient` reference parameter (`$1`, their pids) that points
+ * to a Patient, from the reference rows (only resources `$2` when `onlyRids`): what the writer would have written.
+ * For rows written before the column existed (migration 1764000001100).
+ */
+export function fillPatientRidsSql(onlyRids: boolean): string {
+  return `UPDATE sp_token t SET prid = l.prid
+    FROM (SELECT h.rid, CASE WHEN count(DISTINCT h.tid) > 1 THEN ${PRID_UNKNOWN} ELSE coalesce(min(p.rid), ${PRID_UNKNOWN}) END AS prid
+          FROM sp_reference h LEFT JOIN resource p ON p.resource_type = 'Patient' AND p.id = h.tid
+          WHERE h.pid = ANY($1::int4[]) AND h.rtype = 'Patient' AND h.tid IS NOT NULL${onlyRids ? ' AND h.rid = ANY($2::int8[])' : ''}
+          GROUP BY h.rid) l
+    WHERE t.rid = l.rid`;
+}
+
+/**
+ * Gives the token rows that point to these new Patients (by id) alone, and were written before them (`prid` -1),
+ * the Patients' rids: a transaction that creates an Observation before its Patient (FHIR processes a Bundle's
+ * POSTs before its PUTs), or a feed that sends results first. Without it those rows stay correct, only slower.
+ */
+async function linkNewPatients(q: Queryable, pids: number[], ids: string[]): Promise<void> {
+  if (!ids.length || !pids.length) return;
+  await q.query({
+    name: `sp_link_patients_${pids.length}`,
+    text: `UPDATE sp_token t SET prid = p.rid
+           FROM sp_reference h JOIN resource p ON p.resource_type = 'Patient' AND p.id = h.tid
+           WHERE h.pid IN (${pids.join(', ')}) AND h.rtype = 'Patient' AND h.tid = ANY($1::text[])
+             AND t.rid = h.rid AND t.prid = ${PRID_UNKNOWN}
+             AND NOT EXISTS (SELECT 1 FROM sp_reference o WHERE o.rid = h.rid AND o.pid = h.pid AND o.rtype = 'Patient' AND o.tid <> h.tid)`,
+    values: [ids],
+  });
+}
+
 /** Statement text per (tables with rows, replace old rows?) combination; each is a named prepared statement. */
 const statements = new Map<number, string>();
 
@@ -47,7 +102,14 @@ function statementFor(mask: number, replace: boolean, withText: boolean): string
   TABLES.forEach((t, i) => {
     if (!(mask & (1 << i))) return;
     const args = t.cols.map(([, ty]) => `$${++n}::${ty}[]`).join(', ');
-    ctes.push(`i_${t.name} AS (INSERT INTO ${t.name} (rid, ${t.cols.map(([c]) => c).join(', ')}) SELECT $1, * FROM unnest(${args}))`);
+    const cols = t.cols.map(([c]) => c).join(', ');
+    if (t.name !== 'sp_token') {
+      ctes.push(`i_${t.name} AS (INSERT INTO ${t.name} (rid, ${cols}) SELECT $1, * FROM unnest(${args}))`);
+      return;
+    }
+    const p = `$${++n}::text`;
+    const prid = pridOf(p, `(SELECT rid FROM resource WHERE resource_type = 'Patient' AND id = ${p})`);
+    ctes.push(`i_sp_token AS (INSERT INTO sp_token (rid, ${cols}, prid) SELECT $1, u.*, (SELECT ${prid}) FROM unnest(${args}) u)`);
   });
   if (withText) {
     const a = ++n;
@@ -77,7 +139,14 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
     const rows = this.indexer.extract(resource);
     // a first version has no old rows (a resurrected resource had them removed at delete)
     await writeRows(tx, stored.rid, rows, stored.versionId > 1);
+    if (stored.resourceType === 'Patient' && stored.versionId === 1) await linkNewPatients(tx, this.patientPids(), [stored.id]);
     this.noteWritten(tx, rows.size);
+  }
+
+  private pids?: number[];
+
+  private patientPids(): number[] {
+    return (this.pids ??= patientParamPids(this.registry));
   }
 
   /**
@@ -86,17 +155,24 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
    */
   async writeMany(tx: Tx, items: { stored: StoredVersion; resource: any }[]): Promise<void> {
     const batch = TABLES.map((t) => ({ rid: [] as string[], cols: t.cols.map(() => [] as unknown[]) }));
+    // per token row, the Patient its resource's `patient` parameter points to; the distinct ones, looked up once
+    const tokenPatient: (string | null)[] = [];
+    const patients = new Set<string>();
+    const newPatients: string[] = [];
     const text = { rid: [] as string[], content: [] as (string | null)[], narrative: [] as (string | null)[] };
     let rowCount = 0;
     for (const { stored, resource } of items) {
       if (stored.resourceType === 'SearchParameter') this.registry.registerStored(stored.id, resource);
       const rows = this.indexer.extract(resource);
       rowCount += rows.size;
+      if (stored.resourceType === 'Patient') newPatients.push(stored.id);
+      if (rows.patient !== null && rows.patient !== MANY_PATIENTS) patients.add(rows.patient);
       TABLES.forEach((t, i) => {
         const cols = rows[t.rows] as unknown as Record<string, unknown[]>;
         const n = cols.pid.length;
         if (!n) return;
         for (let k = 0; k < n; k++) batch[i].rid.push(stored.rid);
+        if (t.name === 'sp_token') for (let k = 0; k < n; k++) tokenPatient.push(rows.patient);
         t.cols.forEach(([c], j) => {
           const src = cols[c];
           const dst = batch[i].cols[j];
@@ -115,11 +191,14 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
       if (!b.rid.length) return;
       mask |= 1 << i;
       values.push(b.rid, ...b.cols);
+      if (TABLES[i].name === 'sp_token') values.push(tokenPatient, [...patients]);
     });
     const withText = text.rid.length > 0;
     if (withText) values.push(text.rid, text.content, text.narrative);
     if (!mask && !withText) return;
     await tx.query({ name: `sp_many${mask}_${withText ? 1 : 0}`, text: batchStatementFor(mask, withText), values });
+    // (new, so no earlier rows of theirs to replace; the batch's own rows found them above)
+    await linkNewPatients(tx, this.patientPids(), newPatients);
     this.noteWritten(tx, rowCount);
   }
 
@@ -151,7 +230,16 @@ function batchStatementFor(mask: number, withText: boolean): string {
   TABLES.forEach((t, i) => {
     if (!(mask & (1 << i))) return;
     const args = [`$${++n}::int8[]`, ...t.cols.map(([, ty]) => `$${++n}::${ty}[]`)].join(', ');
-    ctes.push(`m_${t.name} AS (INSERT INTO ${t.name} (rid, ${t.cols.map(([c]) => c).join(', ')}) SELECT * FROM unnest(${args}))`);
+    const cols = t.cols.map(([c]) => c).join(', ');
+    if (t.name !== 'sp_token') {
+      ctes.push(`m_${t.name} AS (INSERT INTO ${t.name} (rid, ${cols}) SELECT * FROM unnest(${args}))`);
+      return;
+    }
+    const [p, ps] = [++n, ++n];
+    ctes.push(`m_patients AS (SELECT p.id, p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ANY($${ps}::text[]))`);
+    ctes.push(`m_sp_token AS (INSERT INTO sp_token (rid, ${cols}, prid)
+               SELECT u.rid, ${t.cols.map(([c]) => `u.${c}`).join(', ')}, ${pridOf('u.patient', 'mp.rid')}
+               FROM unnest(${args}, $${p}::text[]) AS u(rid, ${cols}, patient) LEFT JOIN m_patients mp ON mp.id = u.patient)`);
   });
   if (withText) {
     const [r, c, nn] = [++n, ++n, ++n];
@@ -171,6 +259,7 @@ export async function writeRows(q: Queryable, rid: string, rows: IndexRows, repl
     if (!cols.pid.length) return;
     mask |= 1 << i;
     for (const [c] of t.cols) values.push(cols[c]);
+    if (t.name === 'sp_token') values.push(rows.patient);
   });
   const withText = !!(rows.content || rows.narrative);
   if (withText) values.push(rows.content, rows.narrative);

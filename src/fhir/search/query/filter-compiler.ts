@@ -1,7 +1,8 @@
 import { R4Definitions } from '../../definitions/r4-definitions.js';
 import { FhirError } from '../../operation-outcome.js';
 import type { SearchParamDef, SearchParamRegistry } from '../params/search-param-registry.js';
-import { leafCandidates, leafCondition, pidIn, type ConditionContext, type LeafCandidates } from './conditions/leaf-conditions.js';
+import { isTokenRowMatch, leafCandidates, leafCondition, pidIn, tokenRowMatch, type ConditionContext, type LeafCandidates } from './conditions/leaf-conditions.js';
+import { PRID_UNKNOWN } from '../index/search-index-writer.js';
 import { leafAsParameter, parseFilter, type FilterNode } from './filter-expression.js';
 import { orValues } from './search-values.js';
 import { orJoin, probeTail, typeIn, type Scope } from './sql-params.js';
@@ -67,7 +68,8 @@ export class FilterCompiler {
    * for other parameters (chains, `_has`, full text, negations, `:missing`, columns of `resource`).
    */
   candidates(scope: Scope, name: string, raw: string): LeafCandidates | undefined {
-    if (name.startsWith('_has:') || ['_list', '_text', '_content', '_filter'].includes(name)) return undefined;
+    if (name.startsWith('_has:')) return this.patientHas(scope, name, raw);
+    if (['_list', '_text', '_content', '_filter'].includes(name)) return undefined;
     const { code, modifier, chain } = parameterName(name);
     if (chain !== undefined) return undefined;
     return leafCandidates(this.ctx, scope, this.defsFor(scope.types, code, name), modifier, raw, name);
@@ -137,6 +139,9 @@ export class FilterCompiler {
    */
   private has(scope: Scope, name: string, raw: string, depth: number): string {
     const { sql } = this.ctx;
+    const plan = depth === 0 ? this.ctx.plans?.get(`${name}=${raw}`) : undefined;
+    const byPatient = this.patientHas(scope, name, raw);
+    if (byPatient) return plan === 'gather' ? byPatient.gather : plan === 'walk' ? byPatient.probe : byPatient.cond;
     const { type, ref, rest } = this.hasParts(name);
     const h = sql.alias('h');
     const r2 = sql.alias('r');
@@ -148,7 +153,6 @@ export class FilterCompiler {
       inner = inner.replace(new RegExp(`\\b${r2}\\.rid\\b`, 'g'), `${h}.rid`);
       from = `sp_reference ${h}`;
     }
-    const plan = depth === 0 ? this.ctx.plans?.get(`${name}=${raw}`) : undefined;
     if (plan === 'gather') {
       // every target pointed at by a match, hashed once; the outer scan probes it
       const target = scope.types.length === 1 ? `${scope.alias}.id` : `(${scope.alias}.resource_type, ${scope.alias}.id)`;
@@ -160,6 +164,43 @@ export class FilterCompiler {
     const walk = plan === 'walk' ? ' OFFSET 0' : '';
     return `EXISTS (SELECT 1 FROM ${from}
             WHERE ${pidIn(sql, h, [ref.pid])} AND ${h}.tid = ${scope.alias}.id AND ${typeCond} AND ${inner}${walk})`;
+  }
+
+  /**
+   * `Patient?_has:T:patient:token=x` from the token index alone: its rows carry the rid of the Patient their
+   * resource's `patient` parameter points to (`sp_token.prid`, kept by the index writer), and the index is
+   * `(pid, code, prid, sys)`, so a Patient is checked with one index probe (`probe`: walking the Patients in page
+   * order), and the Patients of all matches are the index entries of the code (`rids`, `gather`). Rows whose
+   * resource points to several Patients, or to one not stored when the row was written (`prid` -1), are followed
+   * through `sp_reference` as before: their Patients' ids, computed once per statement (an InitPlan; one index
+   * probe when there are none). Undefined for other `_has` (other targets, reference parameters, parameter types,
+   * negations, chains, nesting), which take the general form below.
+   *
+   * Measured at 1M (5,173 Patients, 501,309 Observations), one at a time: codes on 5,000–10,600 Observations
+   * took 12–23 ms through `sp_reference`, walked or gathered.
+   */
+  private patientHas(scope: Scope, name: string, raw: string): (LeafCandidates & { gather: string }) | undefined {
+    if (scope.types.length !== 1 || scope.types[0] !== 'Patient') return undefined;
+    const { type, ref, rest } = this.hasParts(name);
+    if (ref.code !== 'patient' || rest.startsWith('_has:')) return undefined;
+    const { code, modifier, chain } = parameterName(rest);
+    const def = chain === undefined ? this.registry.get(type, code) : undefined;
+    if (!def || !isTokenRowMatch(def, modifier)) return undefined; // (decided before anything is bound)
+    const { sql } = this.ctx;
+    const { x, where } = tokenRowMatch(this.ctx, [def], modifier, raw, `${name}`);
+    const r = scope.alias;
+    const h = sql.alias('h');
+    // the same bound values serve every form (sibling sub-queries may reuse the alias)
+    const unknown = `ARRAY(SELECT ${h}.tid FROM sp_token ${x} JOIN sp_reference ${h} ON ${h}.rid = ${x}.rid AND ${h}.pid = ${ref.pid} AND ${h}.rtype = 'Patient'
+                     WHERE ${where} AND ${x}.prid = ${PRID_UNKNOWN})`;
+    const exists = (tail: string) => `(EXISTS (SELECT 1 FROM sp_token ${x} WHERE ${x}.prid = ${r}.rid AND ${where}${tail}) OR ${r}.id = ANY(${unknown}))`;
+    const known = `SELECT ${x}.prid AS rid FROM sp_token ${x} WHERE ${where} AND ${x}.prid > 0`;
+    return {
+      cond: exists(''),
+      probe: exists(' OFFSET 0'),
+      gather: `(${r}.rid IN (${known}) OR ${r}.id = ANY(${unknown}))`,
+      rids: `${known} UNION ALL SELECT p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ANY(${unknown})`,
+    };
   }
 
   /** The inner side of a `_has` on its own (`SELECT 1 FROM resource … WHERE …`), for estimating how many match. */

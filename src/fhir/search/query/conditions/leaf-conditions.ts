@@ -93,6 +93,19 @@ export function leafCandidates(ctx: ConditionContext, scope: Scope, defs: Search
   return { cond: exists(probeTail(scope)), rids: `SELECT ${m.x}.rid FROM ${m.from} WHERE ${m.where}`, probe: exists(' OFFSET 0') };
 }
 
+/** Whether `tokenRowMatch` applies (asked before anything is bound). */
+export const isTokenRowMatch = (def: SearchParamDef, modifier: string | undefined): boolean =>
+  def.type === 'token' && !def.column && modifier !== 'missing' && modifier !== 'not' && modifier !== 'not-in';
+
+/**
+ * The `sp_token` rows that match a token parameter `name[:modifier]=v1,v2`: their alias and the condition on it
+ * (the per-row part of `leafCondition`, for parameters `isTokenRowMatch` accepts).
+ */
+export function tokenRowMatch(ctx: ConditionContext, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): { x: string; where: string } {
+  const m = indexRowMatch(ctx, 'sp_token', defs, modifier, raw, name);
+  return { x: m.x, where: m.where };
+}
+
 /** The index rows that match `name[:modifier]=v1,v2` (an OR of values): `FROM`, the row alias and the condition. */
 function indexRowMatch(ctx: ConditionContext, table: string, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): { from: string; x: string; where: string; negate: boolean } {
   const def = defs[0];
