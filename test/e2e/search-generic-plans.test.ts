@@ -84,7 +84,8 @@ describe('anchored searches', () => {
     const { rows } = await pool.query(`SELECT h.tid, t.sys, t.code FROM sp_reference h JOIN sp_token t ON t.rid = h.rid AND t.pid = $1
                                        WHERE h.pid = $2 AND h.rtype = 'Patient' AND t.sys = 'http://loinc.org' LIMIT 1`, [registry.get('Observation', 'code')!.pid, registry.get('Observation', 'patient')!.pid]);
     const [{ tid, sys, code }] = rows;
-    const params: [string, string][] = [['patient', tid], ['code', `${sys}|${code}`], ['date', 'ge1900-01-01'], ['_count', '100']];
+    // `subject`, not `patient`: the token is probed too (with `patient` the token's rows are the anchor)
+    const params: [string, string][] = [['subject', `Patient/${tid}`], ['code', `${sys}|${code}`], ['date', 'ge1900-01-01'], ['_count', '100']];
     const statements: string[] = [];
     const recorder = { query: (config: any) => (statements.push(config.text), pool.query(config)) };
     const engine = new PgSearchEngine(registry);

@@ -96,6 +96,73 @@ const pridsOf = async (ids: string[]) =>
   (await pool.query(`SELECT DISTINCT t.prid::text AS prid FROM sp_token t JOIN resource r ON r.rid = t.rid WHERE r.id = ANY($1) AND t.code IS NOT NULL AND t.pid = $2`, [ids, registry.get('Observation', 'code')!.pid])).rows.map((r) => r.prid);
 const ridOf = async (type: string, id: string) => (await pool.query(`SELECT rid::text FROM resource WHERE resource_type = $1 AND id = $2`, [type, id])).rows[0].rid;
 
+/** Every page of a search by the engine (forwards), and over HTTP in one page: the ids in order. */
+async function found(resourceType: string, params: [string, string][]): Promise<string[]> {
+  const engine = new PgSearchEngine(registry);
+  const out: string[] = [];
+  let p: [string, string][] = [...params, ['_count', '2']];
+  for (let i = 0; i < 50; i++) {
+    const bundle = await engine.search(pool, { resourceType, params: p, strict: true, baseUrl: 'http://hub/fhir' } as any);
+    out.push(...(bundle.entry ?? []).map((e: any) => e.resource.id));
+    const next = bundle.link.find((l: any) => l.relation === 'next');
+    if (!next) break;
+    p = [...new URL(next.url).searchParams.entries()] as [string, string][];
+  }
+  const res = await http('GET', `${resourceType}?${params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}&_count=100`);
+  expect(res.status).toBe(200);
+  expect(res.body.entry?.map((e: any) => e.resource.id) ?? []).toEqual(out);
+  return out;
+}
+
+const byRid = async (type: string, ids: string[]) =>
+  (await pool.query(`SELECT id FROM resource WHERE resource_type = $1 AND id = ANY($2) AND NOT deleted ORDER BY rid`, [type, ids])).rows.map((r) => r.id);
+
+describe('T?patient=x&<token>=y from the token index', () => {
+  it('finds the patient’s resources with the token, also those pointing to several patients or written before the patient', async () => {
+    const [p1, p2, p3] = ['d1', 'd2', 'd3'].map((s) => `hp-${run}-${s}`);
+    await post([p1, p2, p3].map((id) => ({ resource: patient(id), method: 'PUT' as const })));
+    const [o1, o2, o3, , o5] = await post([
+      { resource: observation('D', p1), method: 'POST' },
+      { resource: observation('D', p1), method: 'POST' },
+      { resource: { ...observation('D', p1), status: 'amended' }, method: 'POST' },
+      { resource: observation('E', p1), method: 'POST' },
+      { resource: observation('D', p2), method: 'POST' },
+    ]);
+    const statements: string[] = [];
+    const engine = new PgSearchEngine(registry);
+    await engine.search({ query: (c: any) => (statements.push(c.text), pool.query(c)) } as any, { resourceType: 'Observation', params: [['patient', p1], ['code', `${SYS}|D`]], strict: true, baseUrl: 'http://hub/fhir' } as any);
+    expect(statements.at(-1)).toMatch(/FROM sp_token a\d+ WHERE .* AND a\d+\.prid = \(SELECT p\.rid FROM resource p/s);
+    expect(await found('Observation', [['patient', p1], ['code', `${SYS}|D`]])).toEqual(await byRid('Observation', [o1, o2, o3]));
+    expect(await found('Observation', [['patient', `Patient/${p1}`], ['code', `${SYS}|D`], ['status', 'final']])).toEqual(await byRid('Observation', [o1, o2]));
+    expect(await found('Observation', [['code', `${SYS}|D`], ['patient', p2]])).toEqual([o5]);
+    expect(await found('Observation', [['patient', p3], ['code', `${SYS}|D`]])).toEqual([]);
+    // not the patient parameter: anchored on the reference rows, the token probed (fenced)
+    expect(await found('Observation', [['subject', `Patient/${p1}`], ['code', `${SYS}|D`]])).toEqual(await byRid('Observation', [o1, o2, o3]));
+
+    // an Appointment of two patients (prid -1) is found for each; one of a patient created after it, too
+    const appointment = (who: string[]) => ({
+      resourceType: 'Appointment',
+      status: 'booked',
+      start: '2030-01-01T09:00:00Z',
+      end: '2030-01-01T09:30:00Z',
+      serviceType: [{ coding: [{ system: SYS, code: 'V' }] }],
+      participant: who.map((id) => ({ actor: { reference: `Patient/${id}` }, status: 'accepted' })),
+    });
+    const later = `hp-${run}-d4`;
+    const [both, alone] = await post([
+      { resource: appointment([p1, p2]), method: 'POST' },
+      { resource: appointment([p3]), method: 'POST' },
+    ]);
+    const [beforePatient] = await post([{ resource: observation('D', later), method: 'POST' }]);
+    for (const [who, want] of [[p1, [both]], [p2, [both]], [p3, [alone]]] as const) {
+      expect(await found('Appointment', [['patient', who], ['service-type', `${SYS}|V`]]), who).toEqual(want);
+    }
+    expect(await found('Observation', [['patient', later], ['code', `${SYS}|D`]])).toEqual([beforePatient]); // -1: no Patient yet
+    expect((await http('PUT', `Patient/${later}`, patient(later))).status).toBe(201);
+    expect(await found('Observation', [['patient', later], ['code', `${SYS}|D`]])).toEqual([beforePatient]); // linked now
+  });
+});
+
 describe('Patient?_has:T:patient:<token> from the token index', () => {
   it('finds the Patients of the matching resources, however the page is read, through updates and deletes', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `hp-${run}-${i}`);

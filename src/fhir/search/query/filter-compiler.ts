@@ -203,6 +203,20 @@ export class FilterCompiler {
     };
   }
 
+  /** Whether `name` is a token parameter of the scope's one type whose rows can drive a patient-anchored search (nothing bound). */
+  isTokenDriver(scope: Scope, name: string): boolean {
+    if (scope.types.length !== 1 || name.startsWith('_')) return false;
+    const { code, modifier, chain } = parameterName(name);
+    const def = chain === undefined ? this.registry.get(scope.types[0], code) : undefined;
+    return !!def && isTokenRowMatch(def, modifier);
+  }
+
+  /** The condition on the `sp_token` row aliased as the scope's alias for `name=raw` (`isTokenDriver` parameters). */
+  tokenDriver(scope: Scope, name: string, raw: string): string {
+    const { code, modifier } = parameterName(name);
+    return tokenRowMatch(this.ctx, this.defsFor(scope.types, code, name), modifier, raw, name, scope.alias).where;
+  }
+
   /** The inner side of a `_has` on its own (`SELECT 1 FROM resource … WHERE …`), for estimating how many match. */
   hasInnerStatement(name: string, raw: string): string {
     const { type, rest } = this.hasParts(name);

@@ -109,16 +109,16 @@ export const isTokenRowMatch = (def: SearchParamDef, modifier: string | undefine
  * The `sp_token` rows that match a token parameter `name[:modifier]=v1,v2`: their alias and the condition on it
  * (the per-row part of `leafCondition`, for parameters `isTokenRowMatch` accepts).
  */
-export function tokenRowMatch(ctx: ConditionContext, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): { x: string; where: string } {
-  const m = indexRowMatch(ctx, 'sp_token', defs, modifier, raw, name);
+export function tokenRowMatch(ctx: ConditionContext, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string, alias?: string): { x: string; where: string } {
+  const m = indexRowMatch(ctx, 'sp_token', defs, modifier, raw, name, alias);
   return { x: m.x, where: m.where };
 }
 
 /** The index rows that match `name[:modifier]=v1,v2` (an OR of values): `FROM`, the row alias and the condition. */
-function indexRowMatch(ctx: ConditionContext, table: string, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): { from: string; x: string; where: string; negate: boolean } {
+function indexRowMatch(ctx: ConditionContext, table: string, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string, alias?: string): { from: string; x: string; where: string; negate: boolean } {
   const def = defs[0];
   checkModifier(def.type, modifier, name);
-  const x = ctx.sql.alias('x');
+  const x = alias ?? ctx.sql.alias('x');
   let pids = defs.map((d) => d.pid);
   if (modifier === 'of-type') pids = pids.map(ofTypePid);
   const conds = orValues(raw, true).map((v) => valueCondition(ctx, x, def, modifier, v, name));
