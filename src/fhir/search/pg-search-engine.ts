@@ -220,7 +220,7 @@ export class PgSearchEngine implements SearchEngine {
         // when the matches are many would ignore the selective condition)
         const candidates = out && !anchor && parsed.filters.length === 1 && scope.types.length === 1 && where.length === 2 ? compiler.candidates(scope, name, value) : undefined;
         const cond = candidates?.cond ?? compiler.compile(rank === undefined ? scope : anchor!.scope, name, value);
-        if (candidates) out!.candidates = { at: where.length, rids: candidates.rids, probe: candidates.probe, cap: this.options.candidatesCap };
+        if (candidates) out!.candidates = { at: where.length, rids: candidates.rids, probe: candidates.probe, cap: this.options.candidatesCap, ordered: this.options.candidatesCap === undefined ? candidates.ordered : undefined };
         if (rank === undefined) where.push(cond);
         else probes.push({ rank, cond });
         parsed.used.push([name, value]);

@@ -195,11 +195,23 @@ export class FilterCompiler {
                      WHERE ${where} AND ${x}.prid = ${PRID_UNKNOWN})`;
     const exists = (tail: string) => `(EXISTS (SELECT 1 FROM sp_token ${x} WHERE ${x}.prid = ${r}.rid AND ${where}${tail}) OR ${r}.id = ANY(${unknown}))`;
     const known = `SELECT ${x}.prid AS rid FROM sp_token ${x} WHERE ${where} AND ${x}.prid > 0`;
+    const unknownRids = `SELECT p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ANY(${unknown})`;
     return {
       cond: exists(''),
       probe: exists(' OFFSET 0'),
       gather: `(${r}.rid IN (${known}) OR ${r}.id = ANY(${unknown}))`,
-      rids: `${known} UNION ALL SELECT p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ANY(${unknown})`,
+      rids: `${known} UNION ALL ${unknownRids}`,
+      // each Patient once, in rid order, one probe of the index (pid, code, prid, sys) each: the next prid after
+      // the one before (a "loose index scan"), produced lazily so the page stops it when full
+      ordered: {
+        stepped: (bound, desc) => {
+          const [cmp, dir] = desc ? ['<', ' DESC'] : ['>', ''];
+          const next = (after: string | undefined) => `(SELECT ${x}.prid FROM sp_token ${x} WHERE ${where} AND ${x}.prid > 0${after ? ` AND ${x}.prid ${after}` : ''} ORDER BY ${x}.prid${dir} LIMIT 1)`;
+          return `WITH RECURSIVE k(rid) AS (SELECT ${next(bound)} UNION ALL SELECT ${next(`${cmp} k.rid`)} FROM k WHERE k.rid IS NOT NULL)
+                  SELECT k.rid FROM k WHERE k.rid IS NOT NULL`;
+        },
+        rest: unknownRids,
+      },
     };
   }
 

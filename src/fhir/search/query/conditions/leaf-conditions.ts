@@ -10,6 +10,7 @@ import { referenceCondition } from './reference-condition.js';
 import { nearCondition } from './near-condition.js';
 import type { Terminology } from '../terminology.js';
 import type { FilterPlan } from '../filter-plans.js';
+import type { OrderedCandidates } from '../page-statement.js';
 
 /** What a condition may need besides the SQL under construction. */
 export interface ConditionContext {
@@ -86,6 +87,8 @@ export interface LeafCandidates {
   cond: string;
   rids: string;
   probe: string;
+  /** the matches' rids for a page read in rid order from an index (see page-statement.ts `OrderedCandidates`) */
+  ordered?: OrderedCandidates;
 }
 
 export function leafCandidates(ctx: ConditionContext, scope: Scope, defs: SearchParamDef[], modifier: string | undefined, raw: string, name: string): LeafCandidates | undefined {
