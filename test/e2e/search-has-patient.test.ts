@@ -182,6 +182,16 @@ describe('Patient?_has:T:patient:<token> from the token index', () => {
     await expectPatients(['_has:Observation:patient:code', `${SYS}|A`], withA);
     await expectPatients(['_has:Observation:patient:code', `${SYS}|A,${SYS}|B`], [...withA, ids[1], ids[5]].filter((id) => id.startsWith(`hp-${run}`)));
     await expectPatients(['_has:Observation:patient:code', `${SYS}|C`], []);
+    // `subject` holds the same Patients as `patient` (Observation.patient = subject.where(resolve() is Patient)):
+    // answered from the token index too; `performer` (which may also point to Patients) is not
+    await expectPatients(['_has:Observation:subject:code', `${SYS}|A`], withA);
+    const shape = async (name: string) => {
+      const statements: string[] = [];
+      await new PgSearchEngine(registry).search({ query: (c: any) => (statements.push(c.text), pool.query(c)) } as any, { resourceType: 'Patient', params: [[name, `${SYS}|A`]], strict: true, baseUrl: 'http://hub/fhir' } as any);
+      return statements.at(-1)!;
+    };
+    expect(await shape('_has:Observation:subject:code')).toMatch(/prid/);
+    expect(await shape('_has:Observation:performer:code')).not.toMatch(/prid/);
 
     // an Observation moved to another patient; one deleted; a patient deleted
     const moved = (await pool.query(`SELECT r.id FROM sp_token t JOIN resource r ON r.rid = t.rid JOIN sp_reference h ON h.rid = t.rid AND h.tid = $2 WHERE t.sys = $1 AND t.code = 'B'`, [SYS, ids[5]])).rows[0].id;

@@ -182,7 +182,7 @@ export class FilterCompiler {
   private patientHas(scope: Scope, name: string, raw: string): (LeafCandidates & { gather: string }) | undefined {
     if (scope.types.length !== 1 || scope.types[0] !== 'Patient') return undefined;
     const { type, ref, rest } = this.hasParts(name);
-    if (ref.code !== 'patient' || rest.startsWith('_has:')) return undefined;
+    if (!this.followsPatient(type, ref) || rest.startsWith('_has:')) return undefined;
     const { code, modifier, chain } = parameterName(rest);
     const def = chain === undefined ? this.registry.get(type, code) : undefined;
     if (!def || !isTokenRowMatch(def, modifier)) return undefined; // (decided before anything is bound)
@@ -213,6 +213,21 @@ export class FilterCompiler {
         rest: unknownRids,
       },
     };
+  }
+
+  /**
+   * Whether the Patients that reference parameter `ref` of `type` points to are those of the type's `patient`
+   * parameter (the ones `prid` follows): `patient` itself, or the element it is defined on, e.g. Observation's
+   * `subject` (`patient` = `Observation.subject.where(resolve() is Patient)`).
+   */
+  private followsPatient(type: string, ref: SearchParamDef): boolean {
+    if (ref.code === 'patient') return true;
+    const patient = this.registry.get(type, 'patient');
+    if (patient?.type !== 'reference' || !patient.expression || !ref.expression) return false;
+    const own = (expr: string) => expr.split('|').map((p) => p.trim()).filter((p) => p.startsWith(`${type}.`));
+    const [refPath, ...more] = own(ref.expression);
+    const mine = own(patient.expression);
+    return !more.length && mine.length === 1 && mine[0] === `${refPath}.where(resolve() is Patient)`;
   }
 
   /** Whether `name` is a token parameter of the scope's one type whose rows can drive a patient-anchored search (nothing bound). */
