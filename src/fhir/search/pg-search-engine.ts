@@ -33,6 +33,7 @@ export class PgSearchEngine implements SearchEngine {
     /**
      * `plan` forces one way of running `_has` and full text instead of choosing by estimate (tests, `bench/explain.js`);
      * `candidatesCap` replaces CANDIDATES_CAP (tests: 0 always walks, a large one always reads the matches' rids)
+     * and, given, turns off the stepped page (`PageCandidates.ordered`), so that each way can be tested
      */
     private readonly options: { plan?: FilterPlan; candidatesCap?: number } = {},
   ) {}
