@@ -8,14 +8,13 @@ import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
 import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
-import { PRID_UNKNOWN } from './index/search-index-writer.js';
-import { compartmentPids, FilterCompiler, parameterName } from './query/filter-compiler.js';
+import { FilterCompiler, parameterName } from './query/filter-compiler.js';
+import { patientAnchor } from './query/patient-anchor.js';
 import { commonMatches, FilterPlanCache, isPlannedFilter, planFilters, type FilterPlan } from './query/filter-plans.js';
 import { includeCtes, MAX_INCLUDED } from './query/include-statement.js';
 import { pageStatement, sortExpressions, type PageCandidates } from './query/page-statement.js';
 import { project } from './query/projection.js';
 import { parseSearchParams, type ParsedSearch } from './query/search-request-parser.js';
-import { pidIn } from './query/conditions/leaf-conditions.js';
 import { andJoin, orJoin, SqlParams, typeIn, type Scope } from './query/sql-params.js';
 import { Terminology } from './query/terminology.js';
 
@@ -189,33 +188,38 @@ export class PgSearchEngine implements SearchEngine {
     const all = scope.types.length === this.registry.allResourceTypes().length;
     if (!all) where.push(typeIn(`${r}.resource_type`, scope.types));
     where.push(`NOT ${r}.deleted`);
-    const anchor = this.patientAnchor(sql, scope, request, parsed, compiler);
+    const anchor = patientAnchor(this.registry, sql, scope, request, parsed, compiler);
     if (out) out.anchored = !!anchor;
     if (request.compartment && anchor?.from !== 'compartment') where.push(compiler.compartment(scope, request.compartment.type, request.compartment.id));
     if (request.restriction?.patients && anchor?.from !== 'restriction') where.push(compiler.inCompartments(scope, 'Patient', request.restriction.patients, true));
     if (request.restriction?.consent) where.push(consentCondition(sql, this.registry, scope, request.restriction.consent));
     const probes: { rank: number; cond: string }[] = [];
     let driver: string | undefined;
+    // a filter that fails is reported and ignored (or thrown when strict), leaving no bound values behind
+    const lenient = (name: string, compile: () => void) => {
+      const mark = sql.mark();
+      try {
+        compile();
+      } catch (e) {
+        if (!(e instanceof FhirError) || request.strict) throw e;
+        sql.reset(mark);
+        parsed.issues.push(issue('warning', e.outcome.issue[0]?.code ?? 'invalid', `${e.message}; parameter ignored`, [name]));
+      }
+    };
     parsed.filters.forEach(([name, value], i) => {
       if (anchor?.from === i) {
         parsed.used.push([name, value]);
         return;
       }
       if (anchor?.driver === i) {
-        const mark = sql.mark();
-        try {
+        lenient(name, () => {
           driver = compiler.tokenDriver(anchor.scope, name, value);
           parsed.used.push([name, value]);
-        } catch (e) {
-          if (!(e instanceof FhirError) || request.strict) throw e;
-          sql.reset(mark);
-          parsed.issues.push(issue('warning', e.outcome.issue[0]?.code ?? 'invalid', `${e.message}; parameter ignored`, [name]));
-        }
+        });
         return;
       }
       const rank = anchor ? compiler.probeRank(scope.types, name) : undefined;
-      const mark = sql.mark();
-      try {
+      lenient(name, () => {
         // a search by one parameter of one type: the page may start from the matches' rids (pageStatement)
         // (nothing else to check: with a compartment or a patient restriction, walking every resource of the type
         // when the matches are many would ignore the selective condition)
@@ -225,94 +229,10 @@ export class PgSearchEngine implements SearchEngine {
         if (rank === undefined) where.push(cond);
         else probes.push({ rank, cond });
         parsed.used.push([name, value]);
-      } catch (e) {
-        if (!(e instanceof FhirError) || request.strict) throw e;
-        sql.reset(mark);
-        parsed.issues.push(issue('warning', e.outcome.issue[0]?.code ?? 'invalid', `${e.message}; parameter ignored`, [name]));
-      }
+      });
     });
     if (anchor) where.push(anchor.statement(probes.sort((a, b) => a.rank - b.rank).map((p) => p.cond), driver));
     return where;
-  }
-
-  /**
-   * A search held to one patient's resources of one type — `Patient/x/Observation`, a patient token's single
-   * patient, or `Observation?patient=x` (a reference parameter of the Patient compartment, or one that can only
-   * point at Patients) — is anchored on that patient's reference rows: PostgreSQL reads them from
-   * `sp_reference (pid, tid)` and checks the other filters on each row's rid, one after another (token and
-   * reference equalities first, dates and negations last; each a per-row probe that stops the chain when it
-   * fails), before it looks up the few survivors in `resource`. Written flat, every filter is a semi-join on the
-   * resource row, so PostgreSQL first joins `resource` for every one of the patient's resources, and a cached
-   * generic plan may hash every match of a common code (43,313 rows, 390 ms, at 1M) instead of probing ~100 rows.
-   * A patient's resources are few (hundreds, rarely thousands), so probing them all is bounded; references to
-   * other targets (an Organization, a Practitioner) may have millions of rows and are left to the planner.
-   */
-  private patientAnchor(sql: SqlParams, scope: Scope, request: SearchRequest, parsed: ParsedSearch, compiler: FilterCompiler):
-    | { from: 'compartment' | 'restriction' | number; driver?: number; scope: Scope; statement: (probes: string[], driver?: string) => string }
-    | undefined {
-    // (a Patient's own compartment membership is by id, or `link`: nothing to anchor on)
-    if (scope.types.length !== 1 || scope.types[0] === 'Patient') return undefined;
-    const pids = compartmentPids(this.registry, 'Patient', scope.types);
-    if (!pids.length) return undefined;
-    const a = sql.alias('a');
-    const anchorScope: Scope = { alias: a, types: scope.types, probe: true };
-    const make = (from: 'compartment' | 'restriction' | number, anchorPids: number[], idCond: (alias: string) => string, id?: string) => {
-      // `patient=x` with a token filter as well: that filter's rows are the anchor (see `driven`)
-      const driver = id === undefined ? undefined : parsed.filters.findIndex(([name], j) => j !== from && compiler.isTokenDriver(anchorScope, name));
-      return {
-        from,
-        driver: driver !== undefined && driver >= 0 ? driver : undefined,
-        scope: anchorScope,
-        statement: (probes: string[], driverCond?: string) => {
-          // CASE keeps the order: a probe runs only for rows that passed the ones before it
-          const chain = probes.reduceRight((acc: string | undefined, p) => (acc === undefined ? p : `CASE WHEN ${p} THEN ${acc} ELSE false END`), undefined);
-          const rest = chain ? ` AND ${chain}` : '';
-          if (driverCond && id !== undefined) return this.driven(sql, scope, a, driverCond, anchorPids, idCond, id, rest);
-          return `EXISTS (SELECT 1 FROM sp_reference ${a} WHERE ${a}.rid = ${scope.alias}.rid AND ${pidIn(sql, a, anchorPids)} AND ${idCond(a)}${rest})`;
-        },
-      };
-    };
-    // the same rows as the condition it replaces (FilterCompiler.inCompartments, referenceCondition)
-    const typed = (id: string) => {
-      const p = sql.p(id);
-      return (x: string) => `${x}.tid = ${p} AND ${x}.rtype = 'Patient'`;
-    };
-    if (request.compartment?.type === 'Patient') return make('compartment', pids, typed(request.compartment.id));
-    if (request.restriction?.patients?.length === 1) return make('restriction', pids, typed(request.restriction.patients[0]));
-    const i = parsed.filters.findIndex(([name, value]) => {
-      const [code, modifier, more] = name.split(':');
-      const def = this.registry.get(scope.types[0], code);
-      const ofPatients = def?.type === 'reference' && (pids.includes(def.pid) || (def.targets.length === 1 && def.targets[0] === 'Patient'));
-      return ofPatients && more === undefined && (modifier === undefined || modifier === 'Patient') && ANCHOR_ID.test(value);
-    });
-    if (i < 0) return undefined;
-    const [name, value] = parsed.filters[i];
-    const [code, modifier] = name.split(':');
-    const id = value.replace(/^Patient\//, '');
-    const def = this.registry.get(scope.types[0], code)!;
-    const p = sql.p(id);
-    const idCond = value !== id || modifier ? (x: string) => `${x}.tid = ${p} AND ${x}.rtype = 'Patient'` : (x: string) => `${x}.tid = ${p}`;
-    // only the type's `patient` parameter: the one whose Patient the token rows carry (`sp_token.prid`)
-    return make(i, [def.pid], idCond, def.code === 'patient' ? p : undefined);
-  }
-
-  /**
-   * `Observation?patient=x&code=y…`: the patient's resources with that token are read from the token index itself
-   * — `(pid, code, prid, sys)`, its rows carrying the rid of the Patient their resource's `patient` parameter points
-   * to (search-index-writer.ts `PRID_UNKNOWN`) — instead of probing every one of the patient's resources for the
-   * token (a Synthea patient has ~100 Observations; ~8 have a given code). The other filters are probed on those
-   * rows as before. Rows whose resource points to several Patients, or to one not stored when they were written
-   * (`prid` -1), are matched the old way, through the reference rows (an index range that is empty unless such
-   * rows exist). The page is then read by rid from the matches (`rid = ANY(…)`), in order.
-   */
-  private driven(sql: SqlParams, scope: Scope, a: string, driverCond: string, anchorPids: number[], idCond: (alias: string) => string, id: string, rest: string): string {
-    const h = sql.alias('h');
-    const patient = `(SELECT p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${id})`;
-    // the same alias in both branches (sibling scopes), so the probes written for it serve both
-    const known = `SELECT ${a}.rid FROM sp_token ${a} WHERE ${driverCond} AND ${a}.prid = ${patient}${rest}`;
-    const unknown = `SELECT ${a}.rid FROM sp_token ${a} WHERE ${driverCond} AND ${a}.prid = ${PRID_UNKNOWN}
-                     AND EXISTS (SELECT 1 FROM sp_reference ${h} WHERE ${h}.rid = ${a}.rid AND ${pidIn(sql, h, anchorPids)} AND ${idCond(h)})${rest}`;
-    return `${scope.alias}.rid = ANY(ARRAY(${known} UNION ALL ${unknown}))`;
   }
 
   /**
@@ -354,9 +274,6 @@ export class PgSearchEngine implements SearchEngine {
 
 /** A consent search is planned once when at least 1 in this many resources of its type match (see searchJson). */
 const COMMON_MATCHES = 100;
-
-/** A single local patient id, or `Patient/id`, as a reference value (no version, no URL, no list). */
-const ANCHOR_ID = /^(Patient\/)?[A-Za-z0-9\-.]{1,64}$/;
 
 /** The patients whose data these rows are: a Patient itself, or the patient another resource is about. */
 function patientsOfRows(rows: { type: string; id: string; content: string }[], out: Set<string>): void {
