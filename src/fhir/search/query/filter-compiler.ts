@@ -183,11 +183,10 @@ export class FilterCompiler {
     if (scope.types.length !== 1 || scope.types[0] !== 'Patient') return undefined;
     const { type, ref, rest } = this.hasParts(name);
     if (!this.followsPatient(type, ref) || rest.startsWith('_has:')) return undefined;
-    const { code, modifier, chain } = parameterName(rest);
-    const def = chain === undefined ? this.registry.get(type, code) : undefined;
-    if (!def || !isTokenRowMatch(def, modifier)) return undefined; // (decided before anything is bound)
+    const token = this.tokenRowParam(type, rest); // (decided before anything is bound)
+    if (!token) return undefined;
     const { sql } = this.ctx;
-    const { x, where } = tokenRowMatch(this.ctx, [def], modifier, raw, `${name}`);
+    const { x, where } = tokenRowMatch(this.ctx, [token.def], token.modifier, raw, name);
     const r = scope.alias;
     const h = sql.alias('h');
     // the same bound values serve every form (sibling sub-queries may reuse the alias)
@@ -230,18 +229,22 @@ export class FilterCompiler {
     return !more.length && mine.length === 1 && mine[0] === `${refPath}.where(resolve() is Patient)`;
   }
 
+  /** A token parameter `name` of `type` whose matching index rows can be read on their own (`tokenRowMatch`; nothing bound). */
+  private tokenRowParam(type: string, name: string): { def: SearchParamDef; modifier?: string } | undefined {
+    const { code, modifier, chain } = parameterName(name); // (`_has:`, `_list`, full text: no parameter of that code)
+    const def = chain === undefined ? this.registry.get(type, code) : undefined;
+    return def && isTokenRowMatch(def, modifier) ? { def, modifier } : undefined;
+  }
+
   /** Whether `name` is a token parameter of the scope's one type whose rows can drive a patient-anchored search (nothing bound). */
   isTokenDriver(scope: Scope, name: string): boolean {
-    if (scope.types.length !== 1 || name.startsWith('_')) return false;
-    const { code, modifier, chain } = parameterName(name);
-    const def = chain === undefined ? this.registry.get(scope.types[0], code) : undefined;
-    return !!def && isTokenRowMatch(def, modifier);
+    return scope.types.length === 1 && this.tokenRowParam(scope.types[0], name) !== undefined;
   }
 
   /** The condition on the `sp_token` row aliased as the scope's alias for `name=raw` (`isTokenDriver` parameters). */
   tokenDriver(scope: Scope, name: string, raw: string): string {
-    const { code, modifier } = parameterName(name);
-    return tokenRowMatch(this.ctx, this.defsFor(scope.types, code, name), modifier, raw, name, scope.alias).where;
+    const token = this.tokenRowParam(scope.types[0], name)!;
+    return tokenRowMatch(this.ctx, [token.def], token.modifier, raw, name, scope.alias).where;
   }
 
   /** The inner side of a `_has` on its own (`SELECT 1 FROM resource … WHERE …`), for estimating how many match. */
