@@ -306,7 +306,7 @@ export class FilterCompiler {
   }
 
   /**
-   * Where a filter may go in a search anchored on one patient's reference rows (PgSearchEngine.patientAnchor): its rank in
+   * Where a filter may go in a search anchored on one patient's reference rows (patient-anchor.ts): its rank in
    * the probe order — equality on tokens and references first, since they rule out most of a patient's resources;
    * ranges, text and negations last — or undefined when it needs more of the resource row than its rid (`_id`,
    * `_lastUpdated`, `_has`, `_list`, `_filter`, `near`) or is unknown (then it is compiled, and reported, as usual).

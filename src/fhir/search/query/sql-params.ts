@@ -30,7 +30,7 @@ export interface Scope {
   /**
    * The alias is an anchoring index row (only its `rid` may be used), and each condition is checked per anchor row
    * in the order given: sub-queries end in `OFFSET 0` so PostgreSQL keeps them as per-row probes (see `patientAnchor`
-   * in pg-search-engine.ts) instead of hashing every match of the value.
+   * in patient-anchor.ts) instead of hashing every match of the value.
    */
   probe?: boolean;
 }
