@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Db, GENERIC_PLAN } from '../../src/modules/database/db.js';
 import { SearchParamRegistry } from '../../src/fhir/search/params/search-param-registry.js';
 import { PgSearchEngine } from '../../src/fhir/search/pg-search-engine.js';
-import { loadSynthea } from './search-support.js';
+import { loadSynthea, pagesBothWays } from './search-support.js';
 import { http } from '../support/hub.js';
 
 /**
@@ -121,26 +121,10 @@ describe('a page by one date parameter: read from the matches’ rids, or walked
     expect(posted.status).toBe(200);
     const ids: string[] = posted.body.entry.map((e: any) => e.response.location.split('/')[1]);
     const db = new Db(pool, genericPool);
-    const pages = async (cap: number | undefined, query: [string, string][], count: number) => {
+    const pages = (cap: number | undefined, query: [string, string][], count: number) => {
       const engine = new PgSearchEngine(registry, { candidatesCap: cap });
       const run = (params: [string, string][]) => engine.search(db, { resourceType: 'Encounter', params, strict: true, baseUrl: 'http://hub/fhir' } as any);
-      const out: string[][] = [];
-      let bundle = await run([...query, ['_count', String(count)]]);
-      for (;;) {
-        out.push((bundle.entry ?? []).map((e: any) => e.resource.id));
-        const next = bundle.link.find((l: any) => l.relation === 'next');
-        if (!next) break;
-        bundle = await run([...new URL(next.url).searchParams.entries()] as [string, string][]);
-      }
-      // and back from the last page: the previous pages again, in the same order
-      const back: string[][] = [out[out.length - 1]];
-      for (let prev = bundle.link.find((l: any) => l.relation === 'previous'); prev; ) {
-        const b = await run([...new URL(prev.url).searchParams.entries()] as [string, string][]);
-        back.unshift((b.entry ?? []).map((e: any) => e.resource.id));
-        prev = b.link.find((l: any) => l.relation === 'previous');
-      }
-      expect(back, `${cap} ${JSON.stringify(query)} backwards`).toEqual(out);
-      return out;
+      return pagesBothWays(run, query, count, `${cap} ${JSON.stringify(query)}`);
     };
     const expected = {
       // within the year: the 19 closed periods, not the open-ended ones (they reach beyond it) nor the neighbours

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fhirBase, http } from '../support/hub.js';
+import { expect } from 'vitest';
 
 /**
  * Loads Synthea patient bundles through the REST door (transactions) and returns the resources as the server holds
@@ -102,3 +103,30 @@ export function span(v: any): [number, number] | undefined {
 }
 
 export const fold = (s: string) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+
+/**
+ * Every page of an engine search (`run` takes the query parameters), forwards from the first page by the `next`
+ * links; then backwards from the last by the `previous` links, which must give the same pages in the same order.
+ * The ids of each page.
+ */
+export async function pagesBothWays(run: (params: [string, string][]) => Promise<any>, query: [string, string][], count: number, label: string): Promise<string[][]> {
+  const params = (link: any) => [...new URL(link.url).searchParams.entries()] as [string, string][];
+  const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => e.resource.id);
+  const out: string[][] = [];
+  let bundle = await run([...query, ['_count', String(count)]]);
+  for (let i = 0; ; i++) {
+    expect(i, `${label}: more than 100 pages`).toBeLessThan(100);
+    out.push(ids(bundle));
+    const next = bundle.link.find((l: any) => l.relation === 'next');
+    if (!next) break;
+    bundle = await run(params(next));
+  }
+  const back: string[][] = [out[out.length - 1]];
+  for (let prev = bundle.link.find((l: any) => l.relation === 'previous'); prev; ) {
+    const b = await run(params(prev));
+    back.unshift(ids(b));
+    prev = b.link.find((l: any) => l.relation === 'previous');
+  }
+  expect(back, `${label} backwards`).toEqual(out);
+  return out;
+}
