@@ -6,7 +6,7 @@
 //   - top hub functions (dist/ or src/) by inclusive time: "where does the request time go".
 // Percentages are of the sampled non-idle time of the hub's main thread (idle = waiting on I/O, e.g. PostgreSQL).
 //
-// usage: node bench/profile-summary.js <file.cpuprofile> [--top 25]
+// usage: node bench/profile-summary.js <file.cpuprofile|file.heapprofile> [--top 25]
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,7 @@ export function componentOf(frame) {
     const m = /^node:(?:internal\/)?([^/]+)/.exec(url);
     return `node ${m ? m[1] : url}`;
   }
-  const d = /\/(?:dist\w*|src)\/(.+?)(?:\.[cm]?js|\.ts)?$/.exec(url); // dist/, or a copy built elsewhere (bench/out/dist2/)
+  const d = /\/(?:dist[\w-]*|src)\/(.+?)(?:\.[cm]?js|\.ts)?$/.exec(url); // dist/, or a copy built elsewhere (bench/out/dist-base/)
   if (d) return `hub ${d[1]}`;
   return url.replace(/^file:\/\//, '');
 }
@@ -42,7 +42,7 @@ function frameName(frame) {
   const url = (frame.url || '').replace(/^file:\/\//, '');
   const short = url.includes('/node_modules/')
     ? url.slice(url.lastIndexOf('/node_modules/') + 14)
-    : url.replace(/^.*\/(dist\w*|src)\//, '$1/');
+    : url.replace(/^.*\/(dist[\w-]*|src)\//, '$1/');
   const fn = frame.functionName || '(anonymous)';
   return url ? `${fn} ${short}:${frame.lineNumber + 1}` : fn;
 }
@@ -153,6 +153,53 @@ export function summarise(profile, { top = 25, title = 'profile' } = {}) {
   return lines.join('\n');
 }
 
+/**
+ * Summarises a sampling allocation profile (.heapprofile from bench/profiler-preload.js with
+ * BENCH_PROFILE_KIND=allocations; freed objects included): bytes allocated by component, by function (self), and by
+ * hub function including what its callees allocate. Garbage-collection time follows the bytes allocated and, more,
+ * the bytes still alive at each young-generation collection.
+ */
+export function summariseAllocations(profile, { top = 25, title = 'profile' } = {}) {
+  const byComponent = new Map();
+  const bySelf = new Map();
+  const byHubInclusive = new Map();
+  let total = 0;
+  const visit = (node, stack) => {
+    const frame = node.callFrame;
+    const here = [...stack, frame];
+    const bytes = node.selfSize ?? 0;
+    if (bytes) {
+      total += bytes;
+      const comp = componentOf(frame);
+      byComponent.set(comp, (byComponent.get(comp) ?? 0) + bytes);
+      const name = frameName(frame);
+      bySelf.set(`${name}\u0000${comp}`, (bySelf.get(`${name}\u0000${comp}`) ?? 0) + bytes);
+      const seen = new Set();
+      for (const f of here) {
+        if (!componentOf(f).startsWith('hub ')) continue;
+        const k = frameName(f);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        byHubInclusive.set(k, (byHubInclusive.get(k) ?? 0) + bytes);
+      }
+    }
+    for (const c of node.children ?? []) visit(c, here);
+  };
+  visit(profile.head, []);
+  const mb = (b) => (b / 1048576).toFixed(1);
+  const lines = [`#### ${title}`, '', `Sampled allocations: ${mb(total)} MB in all (objects freed since included). Percentages are of that.`, ''];
+  const table = (head, rows) => {
+    lines.push(head, '|---|---:|---:|');
+    for (const [k, b] of rows) lines.push(`| ${k} | ${mb(b)} | ${pct(b, total)} |`);
+    lines.push('');
+  };
+  const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
+  table('| component | MB | % |', sorted(byComponent));
+  table('| function (self) | MB | % |', sorted(bySelf).map(([k, b]) => [`\`${k.split('\u0000')[0].replace(/\|/g, '\\|')}\``, b]));
+  table('| hub function (inclusive) | MB | % |', sorted(byHubInclusive).map(([k, b]) => [`\`${k.replace(/\|/g, '\\|')}\``, b]));
+  return lines.join('\n');
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const ti = args.indexOf('--top');
@@ -162,5 +209,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.error('usage: node bench/profile-summary.js <file.cpuprofile>... [--top N]');
     process.exit(2);
   }
-  for (const f of files) console.log(summarise(JSON.parse(fs.readFileSync(f, 'utf8')), { top, title: path.basename(f) }));
+  for (const f of files) {
+    const summary = f.endsWith('.heapprofile') ? summariseAllocations : summarise;
+    console.log(summary(JSON.parse(fs.readFileSync(f, 'utf8')), { top, title: path.basename(f) }));
+  }
 }

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { summarise } from './profile-summary.js';
+import { summarise, summariseAllocations } from './profile-summary.js';
 
 import { BENCH_DIR, ROOT, cpuDelta, cpuSnapshot, descendants, freePort, log, percentile, pssKb, readProc, rnd32, rssKb, sleep, startHub as startHub0, stopHub as stopHub0, tail } from './hub-process.js';
 const PHASES = ['ingest', 'read', 'create'];
@@ -43,11 +43,12 @@ const HELP = `usage: node bench/run.js [options]
   --warmup S               warm-up seconds before each autocannon phase, not measured (default 3)
   --read-connections N     default 32
   --create-connections N   default 16
-  --profile                CPU-profile the hub during each phase (numbers are then slower; not for the table)
+  --profile                CPU-profile the hub during each phase (numbers are then slower; not for the table);
+                           with BENCH_PROFILE_KIND=allocations an allocation profile instead
   --out DIR                where JSON results and profiles go (default bench/out)
   --keep                   keep the temporary DATA_DIR and hub log
 environment: LOG_LEVEL is passed to the hub (default info, as in production; its stdout goes to a file in the
-temporary directory); SYNTHEA_DIR as --data.
+temporary directory); SYNTHEA_DIR as --data; BENCH_HUB_NODE_ARGS: extra node flags for the hub (e.g. --trace-gc).
 `;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,7 +161,8 @@ class MemorySampler {
 const live = new Set(); // hubs to stop if we are interrupted
 
 async function startHub(opts, label) {
-  const nodeArgs = [];
+  // extra V8/Node flags for the hub only, e.g. BENCH_HUB_NODE_ARGS="--trace-gc --max-semi-space-size=32"
+  const nodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const env = {};
   let profileDir;
   if (opts.profile) {
@@ -214,7 +216,7 @@ async function profileStop(hub, label) {
   if (!hub.profileDir) return undefined;
   hub.child.kill('SIGUSR2');
   await waitState(hub, `written ${label}`);
-  return path.join(hub.profileDir, `${label}.cpuprofile`);
+  return path.join(hub.profileDir, `${label}.${process.env.BENCH_PROFILE_KIND === 'allocations' ? 'heapprofile' : 'cpuprofile'}`);
 }
 
 async function waitState(hub, want) {
@@ -663,8 +665,9 @@ async function main() {
     for (const r of runs) {
       for (const ph of PHASES) {
         if (!r[ph]?.profile) continue;
-        const md = summarise(JSON.parse(fs.readFileSync(r[ph].profile, 'utf8')), { title: `${ph} (${path.relative(ROOT, r[ph].profile)})` });
-        fs.writeFileSync(r[ph].profile.replace(/\.cpuprofile$/, '.md'), md);
+        const summary = r[ph].profile.endsWith('.heapprofile') ? summariseAllocations : summarise;
+        const md = summary(JSON.parse(fs.readFileSync(r[ph].profile, 'utf8')), { title: `${ph} (${path.relative(ROOT, r[ph].profile)})` });
+        fs.writeFileSync(r[ph].profile.replace(/\.(cpu|heap)profile$/, '.md'), md);
         console.log('\n' + md);
       }
     }
