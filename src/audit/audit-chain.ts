@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../modules/database/db.js';
 import { detached } from '../modules/database/statement-counter.js';
+import { arrayLiteral } from '../modules/database/pg-array.js';
 import { chainHash, storedJson } from './canonical-json.js';
 import { indexOf, recordText, type AuditEvent } from './audit-record.js';
 
@@ -17,11 +18,6 @@ interface Head {
 
 /** Most records one group commit writes. */
 const MAX_GROUP = 1000;
-
-/** PostgreSQL array literal of strings ({"a","b"}), for one row's text[] column. */
-function pgArray(values: string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-}
 
 /**
  * Separates the rows of a group inside one text parameter. Canonical JSON never holds it raw (JSON escapes control
@@ -182,7 +178,7 @@ export class AuditChain {
       const content = storedJson(event);
       const idx = indexOf(event);
       const hash = chainHash(prev, recordText(seq, content, idx));
-      const row = [prev.toString('hex'), hash.toString('hex'), content, idx.id, idx.recorded, pgArray(idx.patients), pgArray(idx.agents), pgArray(idx.entities), idx.requestId ?? ''];
+      const row = [prev.toString('hex'), hash.toString('hex'), content, idx.id, idx.recorded, arrayLiteral(idx.patients), arrayLiteral(idx.agents), arrayLiteral(idx.entities), idx.requestId ?? ''];
       for (let i = 0; i < 9; i++) cols[i].push(row[i]);
       prev = hash;
     }

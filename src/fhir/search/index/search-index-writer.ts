@@ -1,6 +1,7 @@
 import type { Queryable, Tx } from '../../../modules/database/db.js';
 import type { SearchIndexWriter, StoredVersion } from '../../store/stored-resource.js';
 import { MANY_PATIENTS, type IndexRows } from '../extract/index-rows.js';
+import { arrayLiteral } from '../../../modules/database/pg-array.js';
 import type { SearchParameterIndexer } from '../extract/search-parameter-indexer.js';
 import type { SearchParamRegistry } from '../params/search-param-registry.js';
 import type { StatisticsKeeper } from './statistics-keeper.js';
@@ -155,9 +156,10 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
    */
   async writeMany(tx: Tx, items: { stored: StoredVersion; resource: any }[]): Promise<void> {
     const batch = TABLES.map((t) => ({ rid: [] as string[], cols: t.cols.map(() => [] as unknown[]) }));
-    // per token row, the Patient its resource's `patient` parameter points to; the distinct ones, looked up once
-    const tokenPatient: (string | null)[] = [];
-    const patients = new Set<string>();
+    // per token row, the Patient its resource's `patient` parameter points to, as its place (1…) in the batch's
+    // distinct ones (looked up once), 0 for several, null for none: a small number instead of an id per row
+    const tokenPatient: (number | null)[] = [];
+    const patients = new Map<string, number>();
     const newPatients: string[] = [];
     const text = { rid: [] as string[], content: [] as (string | null)[], narrative: [] as (string | null)[] };
     let rowCount = 0;
@@ -166,13 +168,18 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
       const rows = this.indexer.extract(resource);
       rowCount += rows.size;
       if (stored.resourceType === 'Patient') newPatients.push(stored.id);
-      if (rows.patient !== null && rows.patient !== MANY_PATIENTS) patients.add(rows.patient);
+      let place: number | null = null;
+      if (rows.patient === MANY_PATIENTS) place = 0;
+      else if (rows.patient !== null) {
+        place = patients.get(rows.patient) ?? patients.size + 1;
+        patients.set(rows.patient, place);
+      }
       TABLES.forEach((t, i) => {
         const cols = rows[t.rows] as unknown as Record<string, unknown[]>;
         const n = cols.pid.length;
         if (!n) return;
         for (let k = 0; k < n; k++) batch[i].rid.push(stored.rid);
-        if (t.name === 'sp_token') for (let k = 0; k < n; k++) tokenPatient.push(rows.patient);
+        if (t.name === 'sp_token') for (let k = 0; k < n; k++) tokenPatient.push(place);
         t.cols.forEach(([c], j) => {
           const src = cols[c];
           const dst = batch[i].cols[j];
@@ -190,11 +197,11 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
     batch.forEach((b, i) => {
       if (!b.rid.length) return;
       mask |= 1 << i;
-      values.push(b.rid, ...b.cols);
-      if (TABLES[i].name === 'sp_token') values.push(tokenPatient, [...patients]);
+      values.push(arrayLiteral(b.rid), ...b.cols.map(arrayLiteral));
+      if (TABLES[i].name === 'sp_token') values.push(arrayLiteral(tokenPatient), arrayLiteral([...patients.keys()]));
     });
     const withText = text.rid.length > 0;
-    if (withText) values.push(text.rid, text.content, text.narrative);
+    if (withText) values.push(arrayLiteral(text.rid), arrayLiteral(text.content), arrayLiteral(text.narrative));
     if (!mask && !withText) return;
     await tx.query({ name: `sp_many${mask}_${withText ? 1 : 0}`, text: batchStatementFor(mask, withText), values });
     // (new, so no earlier rows of theirs to replace; the batch's own rows found them above)
@@ -236,10 +243,12 @@ function batchStatementFor(mask: number, withText: boolean): string {
       return;
     }
     const [p, ps] = [++n, ++n];
-    ctes.push(`m_patients AS (SELECT p.id, p.rid FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ANY($${ps}::text[]))`);
+    ctes.push(`m_patients AS (SELECT u.place, p.rid FROM unnest($${ps}::text[]) WITH ORDINALITY AS u(id, place)
+               JOIN resource p ON p.resource_type = 'Patient' AND p.id = u.id)`);
     ctes.push(`m_sp_token AS (INSERT INTO sp_token (rid, ${cols}, prid)
-               SELECT u.rid, ${t.cols.map(([c]) => `u.${c}`).join(', ')}, ${pridOf('u.patient', 'mp.rid')}
-               FROM unnest(${args}, $${p}::text[]) AS u(rid, ${cols}, patient) LEFT JOIN m_patients mp ON mp.id = u.patient)`);
+               SELECT u.rid, ${t.cols.map(([c]) => `u.${c}`).join(', ')},
+                      CASE WHEN u.place IS NULL THEN NULL WHEN u.place = 0 THEN ${PRID_UNKNOWN} ELSE coalesce(mp.rid, ${PRID_UNKNOWN}) END
+               FROM unnest(${args}, $${p}::int4[]) AS u(rid, ${cols}, place) LEFT JOIN m_patients mp ON mp.place = u.place)`);
   });
   if (withText) {
     const [r, c, nn] = [++n, ++n, ++n];
