@@ -51,9 +51,13 @@ export class SensitivityLabeler {
           if (c.codes.has(code) || c.prefixes.some((p) => code.startsWith(p))) found.set(c.label, c.display);
         }
       }
-      for (const [k, v] of Object.entries(node)) if (v && typeof v === 'object') visit(v, k);
+      // (for…in, not Object.entries: this walks every element of every resource written)
+      for (const k in node) {
+        const v = node[k];
+        if (v && typeof v === 'object') visit(v, k);
+      }
     };
-    for (const [k, v] of Object.entries(resource ?? {})) visit(v, k);
+    if (resource && typeof resource === 'object') for (const k in resource) visit(resource[k], k);
     return found;
   }
 

@@ -24,7 +24,8 @@ export function rewriteReferences<T>(value: T, map: Map<string, string>): T {
 export function conditionalReferences(value: any, found: Set<string> = new Set()): Set<string> {
   if (Array.isArray(value)) for (const v of value) conditionalReferences(v, found);
   else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
+    for (const k in value) {
+      const v = value[k];
       if (k === 'reference' && typeof v === 'string' && /^[A-Z][A-Za-z]+\?/.test(v)) found.add(v);
       else if (typeof v === 'object') conditionalReferences(v, found);
     }

@@ -63,9 +63,8 @@ export class ResourceWriter {
   async create(ix: Interaction, ctx: InteractionContext, presetId?: string): Promise<InteractionResult> {
     const resource = this.checkResource(ix, ix.body);
     if (!ctx.tx && !ix.ifNoneExist && !ctx.createBatch) {
-      // a plain create: group-committed with the concurrent ones
-      const { id: _ignored, ...rest } = resource;
-      const prepared = this.store.prepareCreate(ix.resourceType!, rest, presetId ?? randomUUID(), new Date().toISOString());
+      // a plain create: group-committed with the concurrent ones (the store's stamp replaces any id the client sent)
+      const prepared = this.store.prepareCreate(ix.resourceType!, resource, presetId ?? randomUUID(), new Date().toISOString());
       const hook = ctx.commitHook;
       if (hook) prepared.beforeCommit = (tx, stored) => hook.beforeCommit(tx, writeResult(stored, 201));
       return writeResult(await this.store.createGrouped(prepared), 201);
@@ -79,13 +78,13 @@ export class ResourceWriter {
           return { ...writeResult(existing!, 200), location: `${ix.resourceType}/${ids[0]}/_history/${existing!.versionId}` };
         }
       }
-      const { id: _ignored, ...rest } = resource; // the server assigns the id of a create
+      // the server assigns the id of a create: the store's stamp replaces any id the client sent
       if (ctx.createBatch) {
-        const prepared = this.store.prepareCreate(ix.resourceType!, rest, presetId ?? randomUUID(), ctx.createBatch.at(-1)?.lastUpdated ?? new Date().toISOString());
+        const prepared = this.store.prepareCreate(ix.resourceType!, resource, presetId ?? randomUUID(), ctx.createBatch.at(-1)?.lastUpdated ?? new Date().toISOString());
         ctx.createBatch.push(prepared);
         return writeResult({ ...prepared, rid: '', versionId: 1, deleted: false, method: 'POST' }, 201);
       }
-      const stored = await this.store.create(tx, ix.resourceType!, rest, presetId);
+      const stored = await this.store.create(tx, ix.resourceType!, resource, presetId);
       return writeResult(stored, 201);
     });
   }
