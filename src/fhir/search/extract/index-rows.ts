@@ -2,8 +2,9 @@
 export const MANY_PATIENTS = '*';
 
 /**
- * One resource's search index rows, column by column (the shape `unnest($1::int[], $2::text[], ...)` takes), so a
- * resource's rows for every table go to PostgreSQL in a single statement.
+ * Search index rows, column by column (the shape `unnest($1::int[], $2::text[], ...)` takes), so the rows for every
+ * table go to PostgreSQL in a single statement: one resource's, or — `begin()` before each — those of many resources
+ * written together (a transaction Bundle's creates), each resource's rows after the previous one's.
  */
 export class IndexRows {
   readonly token = { pid: [] as number[], sys: [] as (string | null)[], code: [] as (string | null)[], txt: [] as (string | null)[] };
@@ -52,8 +53,21 @@ export class IndexRows {
    */
   patient: string | null = null;
 
-  /** Rows already added, to keep repeated values (same code in two places) from bloating the index. */
+  /** Rows of the current resource already added, to keep repeated values (same code in two places) from bloating the index. */
   private readonly seen = new Set<string>();
+  /** where the current resource's reference rows start, and how many rows the earlier resources have */
+  private referenceStart = 0;
+  private earlierRows = 0;
+
+  /** Starts the rows of the next resource: what follows is its rows, content, narrative and patient. */
+  begin(): void {
+    this.seen.clear();
+    this.referenceStart = this.reference.pid.length;
+    this.earlierRows = this.tableRows();
+    this.content = '';
+    this.narrative = '';
+    this.patient = null;
+  }
 
   addToken(pid: number, sys: string | null | undefined, code: string | null | undefined, txt: string | null | undefined): void {
     const key = `t${pid}\u0001${sys ?? ''}\u0001${code ?? ''}\u0001${txt ?? ''}`;
@@ -147,7 +161,7 @@ export class IndexRows {
     this.patient = null;
     if (pid === undefined) return;
     const r = this.reference;
-    for (let i = 0; i < r.pid.length; i++) {
+    for (let i = this.referenceStart; i < r.pid.length; i++) {
       if (r.pid[i] !== pid || r.rtype[i] !== 'Patient' || !r.tid[i]) continue;
       if (this.patient === null) this.patient = r.tid[i];
       else if (this.patient !== r.tid[i]) {
@@ -157,8 +171,12 @@ export class IndexRows {
     }
   }
 
-  /** Total number of rows, for measurements. */
+  /** Number of rows of the current resource (the text row included), for the statistics. */
   get size(): number {
+    return this.tableRows() - this.earlierRows + (this.content ? 1 : 0);
+  }
+
+  private tableRows(): number {
     return (
       this.token.pid.length +
       this.string.pid.length +
@@ -167,8 +185,7 @@ export class IndexRows {
       this.quantity.pid.length +
       this.reference.pid.length +
       this.uri.pid.length +
-      this.composite.pid.length +
-      (this.content ? 1 : 0)
+      this.composite.pid.length
     );
   }
 }

@@ -17,8 +17,13 @@ export class SearchParameterIndexer {
   constructor(private readonly registry: SearchParamRegistry) {}
 
   extract(stored: any): IndexRows {
+    return this.extractInto(new IndexRows(), stored);
+  }
+
+  /** Adds the resource's rows after those `rows` already holds (IndexRows.begin): many resources in one IndexRows. */
+  extractInto(rows: IndexRows, stored: any): IndexRows {
     const resource = indexedView(stored);
-    const rows = new IndexRows();
+    rows.begin();
     for (const def of this.registry.indexed(resource.resourceType)) {
       const typed = def.evaluate!(resource, resource);
       if (!typed.length) continue;

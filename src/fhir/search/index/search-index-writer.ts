@@ -1,6 +1,6 @@
 import type { Queryable, Tx } from '../../../modules/database/db.js';
 import type { SearchIndexWriter, StoredVersion } from '../../store/stored-resource.js';
-import { MANY_PATIENTS, type IndexRows } from '../extract/index-rows.js';
+import { IndexRows, MANY_PATIENTS } from '../extract/index-rows.js';
 import { arrayLiteral } from '../../../modules/database/pg-array.js';
 import type { SearchParameterIndexer } from '../extract/search-parameter-indexer.js';
 import type { SearchParamRegistry } from '../params/search-param-registry.js';
@@ -29,6 +29,7 @@ const TABLES: { name: string; rows: keyof IndexRows; cols: [string, string][] }[
     cols: [['pid', 'int4'], ['a_sys', 'text'], ['a_code', 'text'], ['b_sys', 'text'], ['b_code', 'text'], ['b_lo', 'numeric'], ['b_hi', 'numeric'], ['b_dlo', 'timestamptz'], ['b_dhi', 'timestamptz'], ['c_lo', 'numeric'], ['c_hi', 'numeric']],
   },
 ];
+const TOKEN_TABLE = TABLES.findIndex((t) => t.name === 'sp_token');
 export const INDEX_TABLES = [...TABLES.map((t) => t.name), 'sp_text'];
 
 /**
@@ -155,7 +156,10 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
    * are concatenated per table with a rid column, so the cost no longer grows with round trips.
    */
   async writeMany(tx: Tx, items: { stored: StoredVersion; resource: any }[]): Promise<void> {
-    const batch = TABLES.map((t) => ({ rid: [] as string[], cols: t.cols.map(() => [] as unknown[]) }));
+    // every resource's rows in one IndexRows, one after the other; per table, the rid of each row alongside
+    const rows = new IndexRows();
+    const rids = TABLES.map(() => [] as string[]);
+    const columns = TABLES.map((t) => rows[t.rows] as unknown as Record<string, unknown[]>);
     // per token row, the Patient its resource's `patient` parameter points to, as its place (1…) in the batch's
     // distinct ones (looked up once), 0 for several, null for none: a small number instead of an id per row
     const tokenPatient: (number | null)[] = [];
@@ -165,7 +169,7 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
     let rowCount = 0;
     for (const { stored, resource } of items) {
       if (stored.resourceType === 'SearchParameter') this.registry.registerStored(stored.id, resource);
-      const rows = this.indexer.extract(resource);
+      this.indexer.extractInto(rows, resource);
       rowCount += rows.size;
       if (stored.resourceType === 'Patient') newPatients.push(stored.id);
       let place: number | null = null;
@@ -174,18 +178,12 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
         place = patients.get(rows.patient) ?? patients.size + 1;
         patients.set(rows.patient, place);
       }
-      TABLES.forEach((t, i) => {
-        const cols = rows[t.rows] as unknown as Record<string, unknown[]>;
-        const n = cols.pid.length;
-        if (!n) return;
-        for (let k = 0; k < n; k++) batch[i].rid.push(stored.rid);
-        if (t.name === 'sp_token') for (let k = 0; k < n; k++) tokenPatient.push(place);
-        t.cols.forEach(([c], j) => {
-          const src = cols[c];
-          const dst = batch[i].cols[j];
-          for (let k = 0; k < n; k++) dst.push(src[k]);
-        });
-      });
+      for (let i = 0; i < TABLES.length; i++) {
+        const rid = rids[i];
+        const n = columns[i].pid.length;
+        while (rid.length < n) rid.push(stored.rid);
+      }
+      while (tokenPatient.length < rids[TOKEN_TABLE].length) tokenPatient.push(place);
       if (rows.content || rows.narrative) {
         text.rid.push(stored.rid);
         text.content.push(rows.content ?? null);
@@ -194,11 +192,11 @@ export class PgSearchIndexWriter implements SearchIndexWriter {
     }
     let mask = 0;
     const values: unknown[] = [];
-    batch.forEach((b, i) => {
-      if (!b.rid.length) return;
+    TABLES.forEach((t, i) => {
+      if (!rids[i].length) return;
       mask |= 1 << i;
-      values.push(arrayLiteral(b.rid), ...b.cols.map(arrayLiteral));
-      if (TABLES[i].name === 'sp_token') values.push(arrayLiteral(tokenPatient), arrayLiteral([...patients.keys()]));
+      values.push(arrayLiteral(rids[i]), ...t.cols.map(([c]) => arrayLiteral(columns[i][c])));
+      if (t.name === 'sp_token') values.push(arrayLiteral(tokenPatient), arrayLiteral([...patients.keys()]));
     });
     const withText = text.rid.length > 0;
     if (withText) values.push(arrayLiteral(text.rid), arrayLiteral(text.content), arrayLiteral(text.narrative));
