@@ -82,7 +82,8 @@ export class ResourceWriter {
       if (ctx.createBatch) {
         const prepared = this.store.prepareCreate(ix.resourceType!, resource, presetId ?? randomUUID(), ctx.createBatch.at(-1)?.lastUpdated ?? new Date().toISOString());
         ctx.createBatch.push(prepared);
-        return writeResult({ ...prepared, rid: '', versionId: 1, deleted: false, method: 'POST' }, 201);
+        // (written with the Bundle's other creates: the result carries the stamped resource, its text is not made yet)
+        return { ...writeResult({ ...prepared, rid: '', versionId: 1, deleted: false, method: 'POST' }, 201), resource: prepared.doc };
       }
       const stored = await this.store.create(tx, ix.resourceType!, resource, presetId);
       return writeResult(stored, 201);
