@@ -36,7 +36,12 @@ class WriteRecord implements CommitHook {
  * written afterwards (group commit), marked as rolled back.
  */
 class TransactionRecords implements CommitHook {
-  readonly entries: AuditEvent[] = [];
+  /**
+   * Each entry's interaction and outcome, in the order they completed. Their records are built when they are
+   * appended, not as each entry completes: records kept through a whole Bundle survived the young-generation
+   * collections in between, and copying survivors is what garbage collection costs during ingest.
+   */
+  private readonly done: { ix: Interaction; outcome: { result?: InteractionResult; error?: unknown } }[] = [];
   committed = false;
 
   constructor(
@@ -45,8 +50,17 @@ class TransactionRecords implements CommitHook {
     private readonly baseUrl: string,
   ) {}
 
+  add(ix: Interaction, outcome: { result?: InteractionResult; error?: unknown }): void {
+    this.done.push({ ix, outcome });
+  }
+
+  /** The entries' records. */
+  entries(): AuditEvent[] {
+    return this.done.flatMap(({ ix, outcome }) => withCompanions(ix, interactionEvent(ix, this.baseUrl, outcome)));
+  }
+
   async beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
-    await this.chain.appendInTx(tx, [...this.entries, ...withCompanions(this.ix, interactionEvent(this.ix, this.baseUrl, { result }))]);
+    await this.chain.appendInTx(tx, [...this.entries(), ...withCompanions(this.ix, interactionEvent(this.ix, this.baseUrl, { result }))]);
     this.committed = true;
   }
 }
@@ -100,10 +114,10 @@ export class AuditStage implements PipelineStage, OnModuleInit {
   private async inTransactionBundle(ix: Interaction, ctx: InteractionContext, next: Next, records: TransactionRecords): Promise<InteractionResult> {
     try {
       const result = await next(ctx);
-      records.entries.push(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
+      records.add(ix, { result });
       return result;
     } catch (error) {
-      records.entries.push(...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
+      records.add(ix, { error });
       throw error;
     }
   }
@@ -112,10 +126,10 @@ export class AuditStage implements PipelineStage, OnModuleInit {
     const records = new TransactionRecords(this.chain, ix, ctx.baseUrl);
     try {
       const result = await next({ ...ctx, commitHook: records });
-      if (!records.committed) await this.chain.append(...records.entries, ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
+      if (!records.committed) await this.chain.append(...records.entries(), ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
       return result;
     } catch (error) {
-      const rolledBack = records.entries.map((e) => ({ ...e, outcomeDesc: e.outcomeDesc ? `${e.outcomeDesc} (rolled back with the transaction)` : 'rolled back with the transaction' }));
+      const rolledBack = records.entries().map((e) => ({ ...e, outcomeDesc: e.outcomeDesc ? `${e.outcomeDesc} (rolled back with the transaction)` : 'rolled back with the transaction' }));
       await this.chain.append(...rolledBack, ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
       throw error;
     }
