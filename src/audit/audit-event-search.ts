@@ -104,9 +104,12 @@ export function compileAuditSearch(params: QueryParams, opts: { defaultCount: nu
       case 'who':
         where.push(`agents && ${sql.p(values.map((v) => (modifier === 'identifier' ? tokenCode(v) : reference(v))))}::text[]`);
         break;
-      case 'entity':
-        where.push(`entities && ${sql.p(values.map((v) => reference(v)))}::text[]`);
+      case 'entity': {
+        // a patient entity is indexed in `patients` only (audit-record.ts), older records have it in both
+        const refs = sql.p(values.map((v) => reference(v)));
+        where.push(`(entities && ${refs}::text[] OR patients && ${refs}::text[])`);
         break;
+      }
       case 'request-id':
         where.push(`request_id = ANY(${sql.p(values)}::text[])`);
         break;
