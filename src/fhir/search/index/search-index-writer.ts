@@ -39,11 +39,12 @@ export const INDEX_TABLES = [...TABLES.map((t) => t.name), 'sp_text'];
  * the type has none); -1 (`PRID_UNKNOWN`) when it points to several, or to one that did not exist yet when the row
  * was written — such rows are searched the old way, through `sp_reference`, so the column is never trusted beyond
  * what it knows. A Patient created later turns the -1 rows that point to it alone into its rid (`linkNewPatients`).
- * Written from `IndexRows.patient`, here as a SQL expression of that text value.
+ * Written from `IndexRows.patient`: `pridOf` takes SQL conditions for "no Patient" and "several" and the Patient's
+ * rid as looked up (NULL when it is not stored yet).
  */
 export const PRID_UNKNOWN = -1;
-const pridOf = (patient: string, rid: string) =>
-  `CASE WHEN ${patient} IS NULL THEN NULL WHEN ${patient} = '${MANY_PATIENTS}' THEN ${PRID_UNKNOWN} ELSE coalesce(${rid}, ${PRID_UNKNOWN}) END`;
+const pridOf = (none: string, several: string, rid: string) =>
+  `CASE WHEN ${none} THEN NULL WHEN ${several} THEN ${PRID_UNKNOWN} ELSE coalesce(${rid}, ${PRID_UNKNOWN}) END`;
 
 /** The pids of every type's `patient` reference parameter (the `_has:…:patient:` a `prid` answers). */
 export function patientParamPids(registry: SearchParamRegistry): number[] {
@@ -110,7 +111,7 @@ function statementFor(mask: number, replace: boolean, withText: boolean): string
       return;
     }
     const p = `$${++n}::text`;
-    const prid = pridOf(p, `(SELECT rid FROM resource WHERE resource_type = 'Patient' AND id = ${p})`);
+    const prid = pridOf(`${p} IS NULL`, `${p} = '${MANY_PATIENTS}'`, `(SELECT rid FROM resource WHERE resource_type = 'Patient' AND id = ${p})`);
     ctes.push(`i_sp_token AS (INSERT INTO sp_token (rid, ${cols}, prid) SELECT $1, u.*, (SELECT ${prid}) FROM unnest(${args}) u)`);
   });
   if (withText) {
@@ -245,7 +246,7 @@ function batchStatementFor(mask: number, withText: boolean): string {
                JOIN resource p ON p.resource_type = 'Patient' AND p.id = u.id)`);
     ctes.push(`m_sp_token AS (INSERT INTO sp_token (rid, ${cols}, prid)
                SELECT u.rid, ${t.cols.map(([c]) => `u.${c}`).join(', ')},
-                      CASE WHEN u.place IS NULL THEN NULL WHEN u.place = 0 THEN ${PRID_UNKNOWN} ELSE coalesce(mp.rid, ${PRID_UNKNOWN}) END
+                      ${pridOf('u.place IS NULL', 'u.place = 0', 'mp.rid')}
                FROM unnest(${args}, $${p}::int4[]) AS u(rid, ${cols}, place) LEFT JOIN m_patients mp ON mp.place = u.place)`);
   });
   if (withText) {
