@@ -54,9 +54,9 @@ class TransactionRecords implements CommitHook {
     this.done.push({ ix, outcome });
   }
 
-  /** The entries' records. */
-  entries(): AuditEvent[] {
-    return this.done.flatMap(({ ix, outcome }) => withCompanions(ix, interactionEvent(ix, this.baseUrl, outcome)));
+  /** The entries' records (each outcome with `note` added, e.g. that the transaction rolled back). */
+  entries(note?: string): AuditEvent[] {
+    return this.done.flatMap(({ ix, outcome }) => withCompanions(ix, interactionEvent(ix, this.baseUrl, outcome, note)));
   }
 
   async beforeCommit(tx: Tx, result: InteractionResult): Promise<void> {
@@ -129,8 +129,7 @@ export class AuditStage implements PipelineStage, OnModuleInit {
       if (!records.committed) await this.chain.append(...records.entries(), ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { result })));
       return result;
     } catch (error) {
-      const rolledBack = records.entries().map((e) => ({ ...e, outcomeDesc: e.outcomeDesc ? `${e.outcomeDesc} (rolled back with the transaction)` : 'rolled back with the transaction' }));
-      await this.chain.append(...rolledBack, ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
+      await this.chain.append(...records.entries('rolled back with the transaction'), ...withCompanions(ix, interactionEvent(ix, ctx.baseUrl, { error })));
       throw error;
     }
   }
