@@ -56,13 +56,10 @@ export function patientAnchor(registry: SearchParamRegistry, sql: SqlParams, sco
       },
     };
   };
-  // the same rows as the condition it replaces (FilterCompiler.inCompartments, referenceCondition)
-  const typed = (id: string) => {
-    const p = sql.p(id);
-    return (x: string) => `${x}.tid = ${p} AND ${x}.rtype = 'Patient'`;
-  };
-  if (request.compartment?.type === 'Patient') return make('compartment', pids, typed(request.compartment.id));
-  if (request.restriction?.patients?.length === 1) return make('restriction', pids, typed(request.restriction.patients[0]));
+  // the same rows as the condition it replaces (FilterCompiler.inCompartments, referenceCondition); `p` the bound id
+  const typed = (p: string) => (x: string) => `${x}.tid = ${p} AND ${x}.rtype = 'Patient'`;
+  if (request.compartment?.type === 'Patient') return make('compartment', pids, typed(sql.p(request.compartment.id)));
+  if (request.restriction?.patients?.length === 1) return make('restriction', pids, typed(sql.p(request.restriction.patients[0])));
   const i = parsed.filters.findIndex(([name, value]) => {
     const [code, modifier, more] = name.split(':');
     const def = registry.get(scope.types[0], code);
@@ -75,7 +72,7 @@ export function patientAnchor(registry: SearchParamRegistry, sql: SqlParams, sco
   const id = value.replace(/^Patient\//, '');
   const def = registry.get(scope.types[0], code)!;
   const p = sql.p(id);
-  const idCond = value !== id || modifier ? (x: string) => `${x}.tid = ${p} AND ${x}.rtype = 'Patient'` : (x: string) => `${x}.tid = ${p}`;
+  const idCond = value !== id || modifier ? typed(p) : (x: string) => `${x}.tid = ${p}`;
   // only the type's `patient` parameter: the one whose Patient the token rows carry (`sp_token.prid`)
   return make(i, [def.pid], idCond, def.code === 'patient' ? p : undefined);
 }
