@@ -172,6 +172,7 @@ describe('audit trail tamper evidence (own hub and database)', () => {
 
   it('a chain rewritten consistently from a middle record (all later hashes recomputed): the signed checkpoint disagrees', async () => {
     const head = Number((await db.query('SELECT seq FROM audit_chain_head')).rows[0].seq);
+    const checkpointsBefore = Number((await db.query('SELECT coalesce(max(n), 0) AS n FROM audit_checkpoint')).rows[0].n);
     const originals = (await db.query('SELECT * FROM audit_event WHERE seq >= 20 ORDER BY seq')).rows;
     let prev: Buffer = (await row(19)).hash;
     const rewritten: [string, unknown[]][] = [];
@@ -199,8 +200,14 @@ describe('audit trail tamper evidence (own hub and database)', () => {
       relinked.push(['UPDATE audit_event SET prev_hash = $2, hash = $3 WHERE seq = $1', [r.seq, prev, hash]]);
       prev = hash;
     }
-    // lock the head while relinking, so no append slips in between
-    await tamper(['SELECT * FROM audit_chain_head FOR UPDATE'], ...relinked, ['UPDATE audit_chain_head SET hash = $1', [prev]]);
+    // lock the head while relinking, so no append slips in between; a checkpoint the hub signed while the chain was
+    // rewritten (every second here) signed the rewritten head: part of the tampering, removed with it
+    await tamper(
+      ['SELECT * FROM audit_chain_head FOR UPDATE'],
+      ...relinked,
+      ['UPDATE audit_chain_head SET hash = $1', [prev]],
+      ['DELETE FROM audit_checkpoint WHERE n > $1', [checkpointsBefore]],
+    );
     const ok = await verify();
     expect(ok.problem, JSON.stringify(ok.problem)).toBeUndefined();
   });
