@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../modules/database/db.js';
 import { detached } from '../modules/database/statement-counter.js';
 import { arrayLiteral } from '../modules/database/pg-array.js';
-import { chainHash, storedJson } from './canonical-json.js';
-import { indexOf, recordText, type AuditEvent } from './audit-record.js';
+import { canonicalJson, Hasher, storedJson } from './canonical-json.js';
+import { indexOf, recordPrefix, recordSuffix, type AuditEvent } from './audit-record.js';
 
 interface Pending {
   events: AuditEvent[];
@@ -54,6 +54,7 @@ export class AuditChain {
   private readonly txBatches = new WeakMap<Tx, { events: AuditEvent[]; done: Promise<void> }>();
   private readonly txTails = new WeakMap<Tx, Promise<void>>();
   private readonly listeners: ((appended: number) => void)[] = [];
+  private readonly hasher = new Hasher();
 
   constructor(private readonly db: Db) {}
 
@@ -171,18 +172,19 @@ export class AuditChain {
   /** Numbers the events after `head` and computes each one's hash: the ten parameters of INSERT, and the new head. */
   private link(head: Head, events: AuditEvent[]): { values: unknown[]; last: Head } {
     let seq = head.seq;
-    let prev = head.hash;
+    let prev = head.hash.toString('hex');
     const cols: string[][] = Array.from({ length: 9 }, () => []);
     for (const event of events) {
       seq += 1;
       const content = storedJson(event);
       const idx = indexOf(event);
-      const hash = chainHash(prev, recordText(seq, content, idx));
-      const row = [prev.toString('hex'), hash.toString('hex'), content, idx.id, idx.recorded, arrayLiteral(idx.patients), arrayLiteral(idx.agents), arrayLiteral(idx.entities), idx.requestId ?? ''];
+      // the record's text is hashed in its three parts: the event's text is flattened by the hashing, once
+      const hash = this.hasher.link(prev, recordPrefix(canonicalJson(idx.agents), canonicalJson(idx.entities)), content, recordSuffix(seq, idx.id, idx.recorded, canonicalJson(idx.patients), idx.requestId));
+      const row = [prev, hash, content, idx.id, idx.recorded, arrayLiteral(idx.patients), arrayLiteral(idx.agents), arrayLiteral(idx.entities), idx.requestId ?? ''];
       for (let i = 0; i < 9; i++) cols[i].push(row[i]);
       prev = hash;
     }
     const sep = [',', ',', RS, ',', ',', RS, RS, RS, RS];
-    return { values: [head.seq, ...cols.map((c, i) => c.join(sep[i]))], last: { seq, hash: prev } };
+    return { values: [head.seq, ...cols.map((c, i) => c.join(sep[i]))], last: { seq, hash: Buffer.from(prev, 'hex') } };
   }
 }

@@ -5,6 +5,7 @@ import type { Principal } from '../fhir/pipeline/principal.js';
 import type { RejectedRequest } from '../fhir/pipeline/pipeline.js';
 import { FhirError } from '../fhir/operation-outcome.js';
 import type { AuditEvent } from './audit-record.js';
+import { sharedPart } from './canonical-json.js';
 // the constant parts of a record: frozen, keys in canonical order, stored as tokens (see record-dictionary.ts)
 import {
   AGENT_HUMAN_USER,
@@ -74,8 +75,26 @@ export function outcomeCode(status: number): '0' | '4' | '8' {
   return status < 400 ? '0' : status < 500 ? '4' : '8';
 }
 
+/**
+ * Agents by what they are made of: a requester's requests (a Bundle's entries, a client's reads) share one frozen
+ * array, whose stored text is written once (canonical-json.ts `sharedPart`). Bounded: emptied when full.
+ */
+const agentsByRequester = new Map<string, any[]>();
+const MAX_AGENTS_KEPT = 1000;
+
 /** The agents of an access: the user, the client application (with the network address), as BALP shapes them. */
 export function agentsOf(p: Principal | undefined): any[] {
+  const key = JSON.stringify([p?.kind, p?.fhirUser, p?.patient, p?.userId, p?.clientId, p?.address, p?.purposeOfUse]);
+  let agents = agentsByRequester.get(key);
+  if (agents === undefined) {
+    if (agentsByRequester.size >= MAX_AGENTS_KEPT) agentsByRequester.clear();
+    agents = sharedPart(buildAgents(p));
+    agentsByRequester.set(key, agents);
+  }
+  return agents;
+}
+
+function buildAgents(p: Principal | undefined): any[] {
   const network = p?.address ? { address: p.address, type: '2' } : undefined;
   const purposeOfUse = purposesOf(p);
   const agents: any[] = [];

@@ -64,10 +64,17 @@ export function indexOf(event: AuditEvent): AuditIndex {
  * verifier never parses an event: PostgreSQL renders the arrays (array_to_json), exactly as JSON.stringify would.
  */
 export function recordTextOf(seq: number | string, content: string, id: string, recorded: string, patientsJson: string, agentsJson: string, entitiesJson: string, requestId: string | null): string {
-  return (
-    `{"agents":${agentsJson},"entities":${entitiesJson},"event":${content},"id":${JSON.stringify(id)},` +
-    `"patients":${patientsJson},"recorded":${JSON.stringify(recorded)},"requestId":${JSON.stringify(requestId)},"seq":${seq}}`
-  );
+  return recordPrefix(agentsJson, entitiesJson) + content + recordSuffix(seq, id, recorded, patientsJson, requestId);
+}
+
+/** The hashed text before the event's (`recordTextOf`). */
+export function recordPrefix(agentsJson: string, entitiesJson: string): string {
+  return `{"agents":${agentsJson},"entities":${entitiesJson},"event":`;
+}
+
+/** The hashed text after the event's (`recordTextOf`). */
+export function recordSuffix(seq: number | string, id: string, recorded: string, patientsJson: string, requestId: string | null): string {
+  return `,"id":${JSON.stringify(id)},"patients":${patientsJson},"recorded":${JSON.stringify(recorded)},"requestId":${JSON.stringify(requestId)},"seq":${seq}}`;
 }
 
 export function recordText(seq: number | string, content: string, idx: AuditIndex): string {

@@ -1,6 +1,6 @@
-import { hash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Queryable } from '../modules/database/db.js';
-import { GENESIS_HASH } from './canonical-json.js';
+import { GENESIS_HASH, Hasher } from './canonical-json.js';
 import { RECORD_TEXT_SQL } from './audit-record.js';
 import { verifyCheckpoint } from './checkpoint-keys.js';
 
@@ -77,24 +77,6 @@ function firstFrom(q: Queryable, seq: number): Promise<{ rows: (string | null)[]
 async function details(q: Queryable, seq: number): Promise<{ id: string; prev: string }> {
   const res = await q.query(`SELECT id, encode(prev_hash, 'hex') AS prev FROM audit_event WHERE seq = $1`, [seq]);
   return res.rows[0] ?? { id: '', prev: '' };
-}
-
-/**
- * SHA-256(prev ‖ UTF-8 of text) in hex — `chainHash` on the hex form PostgreSQL renders the stored hashes in — through
- * one reused buffer (one-shot hashing: no Hash object per record).
- */
-export class Hasher {
-  private buf = Buffer.allocUnsafe(1 << 16);
-
-  link(prevHex: string, text: string): string {
-    for (;;) {
-      this.buf.write(prevHex, 0, 'hex');
-      const n = this.buf.write(text, 32, 'utf8');
-      // a full buffer may have cut the text short: grow it and write again
-      if (32 + n < this.buf.length - 4) return hash('sha256', this.buf.subarray(0, 32 + n), 'hex');
-      this.buf = Buffer.allocUnsafe(this.buf.length * 2);
-    }
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { TOKEN_OF } from './record-dictionary.js';
 
 /**
@@ -52,6 +52,24 @@ function walk(value: object): unknown {
   return copy ?? obj;
 }
 
+/**
+ * Stored texts of parts that many records share (a requester's agents, audit-event-builder.ts), by identity: written
+ * once, not for every record. Registered parts are deep-frozen, so their text cannot go stale.
+ */
+const SHARED_TEXT = new WeakMap<object, string>();
+
+export function sharedPart<T extends object>(value: T): T {
+  deepFreeze(value);
+  SHARED_TEXT.set(value, write(value) ?? 'null');
+  return value;
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+}
+
 /** `"key":` texts, cached: records use a few dozen keys. */
 const keyTexts = new Map<string, string>();
 const keyText = (k: string): string => {
@@ -90,6 +108,8 @@ function write(value: unknown): string | undefined {
   if (token !== undefined) return token;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return write((value as { toJSON: () => unknown }).toJSON());
   if (Array.isArray(value)) {
+    const text = SHARED_TEXT.get(value);
+    if (text !== undefined) return text;
     let out = '[';
     for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (write(value[i]) ?? 'null');
     return out + ']';
@@ -114,6 +134,28 @@ function write(value: unknown): string | undefined {
 /** The chain link: SHA-256(previous hash ‖ UTF-8 bytes of the record's canonical JSON). */
 export function chainHash(prevHash: Buffer, canonical: string): Buffer {
   return createHash('sha256').update(prevHash).update(canonical, 'utf8').digest();
+}
+
+/**
+ * `chainHash` in hex, on the previous hash in hex, through one reused buffer (one-shot hashing: no Hash object per
+ * record). The text may come in up to three parts (hashed as their concatenation): each part is encoded straight into
+ * the buffer, so a part built by concatenation is flattened once, in place, and is flat when it is used again.
+ */
+export class Hasher {
+  private buf = Buffer.allocUnsafe(1 << 16);
+
+  link(prevHex: string, text: string, more = '', last = ''): string {
+    for (;;) {
+      const buf = this.buf;
+      buf.write(prevHex, 0, 'hex');
+      let n = 32 + buf.write(text, 32, 'utf8');
+      if (more) n += buf.write(more, n, 'utf8');
+      if (last) n += buf.write(last, n, 'utf8');
+      // a full buffer may have cut a part short: grow it and write again
+      if (n < buf.length - 4) return hash('sha256', buf.subarray(0, n), 'hex');
+      this.buf = Buffer.allocUnsafe(buf.length * 2);
+    }
+  }
 }
 
 /** The prev_hash of record 1. */

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, chainHash, GENESIS_HASH, inKeyOrder, storedJson } from '../../src/audit/canonical-json.js';
-import { Hasher } from '../../src/audit/audit-verifier.js';
+import { canonicalJson, chainHash, GENESIS_HASH, Hasher, inKeyOrder, storedJson } from '../../src/audit/canonical-json.js';
 import { expandRecord, TOKEN_MARK } from '../../src/audit/record-dictionary.js';
-import { interactionEvent, rejectedEvent } from '../../src/audit/audit-event-builder.js';
+import { agentsOf, interactionEvent, rejectedEvent } from '../../src/audit/audit-event-builder.js';
 import { FhirError } from '../../src/fhir/operation-outcome.js';
 import { indexOf, recordText } from '../../src/audit/audit-record.js';
 
@@ -35,6 +34,22 @@ describe('canonical JSON and the hashed record', () => {
     const text = recordText(7, content, idx);
     expect(text).toBe(canonicalJson({ seq: 7, event, ...idx }));
     expect(new Hasher().link(GENESIS_HASH.toString('hex'), text)).toBe(chainHash(GENESIS_HASH, text).toString('hex'));
+  });
+
+  it('the reused-buffer hasher hashes parts as their concatenation, growing for long texts', () => {
+    const hasher = new Hasher();
+    const prev = chainHash(GENESIS_HASH, 'x');
+    const cases: [string, string, string][] = [
+      ['{"a":', '"é€😀"', '}'],
+      ['', '', ''],
+      ['a', '', 'c'],
+      // longer than the 64 kB buffer, with multi-byte characters where the first write stops
+      ['p'.repeat(65_500), '€'.repeat(30_000), 's'.repeat(10)],
+      ['😀'.repeat(40_000), 'b', '€'],
+    ];
+    for (const [a, b, c] of cases) expect(hasher.link(prev.toString('hex'), a, b, c), a.slice(0, 10)).toBe(chainHash(prev, a + b + c).toString('hex'));
+    // a short one after the buffer grew
+    expect(hasher.link(prev.toString('hex'), 'short')).toBe(chainHash(prev, 'short').toString('hex'));
   });
 
   it('the hub builds its records in canonical key order already (so canonicalJson copies nothing)', () => {
@@ -72,6 +87,27 @@ describe('canonical JSON and the hashed record', () => {
     // and an out-of-order record is still put in order (a copy)
     const unordered = { b: 1, a: { d: 1, c: 2 } };
     expect(inKeyOrder(unordered)).not.toBe(unordered);
+  });
+
+  it('a requester\'s agents are one frozen array, stored as the text it would have been written as', () => {
+    const user = { kind: 'user', clientId: 'app', userId: 'u1', fhirUser: 'Practitioner/9', scopes: [], address: '10.0.0.1', purposeOfUse: ['TREAT'] } as any;
+    const a = agentsOf(user);
+    // the same requester in another request (a new principal object): the same array; any field differing: another
+    expect(agentsOf({ ...user })).toBe(a);
+    for (const change of [{ address: '10.0.0.2' }, { purposeOfUse: ['ETREAT'] }, { purposeOfUse: undefined }, { fhirUser: undefined }, { userId: 'u2' }, { clientId: 'other' }, { clientId: undefined }]) {
+      const b = agentsOf({ ...user, ...change });
+      expect(b, JSON.stringify(change)).not.toBe(a);
+      expect(storedJson(b)).not.toBe(storedJson(a));
+    }
+    const patient = { kind: 'patient', patient: 'p1', userId: 'u3', scopes: [] } as any;
+    expect(storedJson(agentsOf(patient))).toContain('"reference":"Patient/p1"');
+    expect(storedJson(agentsOf({ ...patient, patient: 'p2' }))).toContain('"reference":"Patient/p2"');
+    expect(Object.isFrozen(a) && Object.isFrozen(a[0]) && Object.isFrozen(a[0].who)).toBe(true);
+    // its stored text is the one an unshared copy gets (a new array: written out)
+    expect(storedJson(a)).toBe(storedJson([...a]));
+    const event = interactionEvent({ kind: 'read', resourceType: 'Patient', id: 'p1', params: [], principal: user, door: 'rest' } as any, 'http://hub/fhir', { result: { status: 200 } as any });
+    expect(event.agent).toBe(a);
+    expect(expandRecord(storedJson(event))).toBe(canonicalJson(structuredClone(event)));
   });
 
   it('the stored form: canonical JSON with the dictionary\'s constants as tokens; anything else is written out', () => {
