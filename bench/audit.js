@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { ROOT, log, percentile, startHub, stopHub } from './hub-process.js';
+import { ROOT, cpuDelta, cpuSnapshot, log, percentile, startHub, stopHub } from './hub-process.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -29,15 +29,16 @@ const { values: o } = parseArgs({
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     'verify-records': { type: 'string', default: '300000' },
+    hub: { type: 'string', default: 'dist/main.js' },
     help: { type: 'boolean', default: false },
   },
 });
 if (o.help) {
-  process.stdout.write('usage: node bench/audit.js [--patients N] [--observations N] [--rounds N] [--duration S] [--warmup S] [--connections N] [--verify-records N]\n');
+  process.stdout.write('usage: node bench/audit.js [--patients N] [--observations N] [--rounds N] [--duration S] [--warmup S] [--connections N] [--verify-records N] [--hub dist/main.js]\n');
   process.exit(0);
 }
 const n = (k) => Number(o[k]);
-const HUB = path.join(ROOT, 'dist/main.js');
+const HUB = path.resolve(ROOT, o.hub);
 const median = (xs) => percentile(xs, 50);
 
 async function seed(hub) {
@@ -59,7 +60,16 @@ async function seed(hub) {
   return ids;
 }
 
-function cannon(hub, ids, duration) {
+/** Reads by id for `duration` s; with `hub.pid`, also the CPU per request of the hub and of its PostgreSQL (µs). */
+async function cannon(hub, ids, duration) {
+  const before = cpuSnapshot(hub.pid);
+  const res = await cannonOnly(hub, ids, duration);
+  const cpu = cpuDelta(before, cpuSnapshot(hub.pid));
+  const perReq = (pct) => (pct / 100 / res.rps) * 1e6;
+  return { ...res, hubUs: perReq(cpu.hub), pgUs: perReq(cpu.pg), cpu };
+}
+
+function cannonOnly(hub, ids, duration) {
   let k = 0;
   return new Promise((resolve, reject) => {
     const inst = autocannon(
@@ -108,7 +118,7 @@ async function main() {
         if (n('warmup') > 0) await cannon(hub, ids, n('warmup'));
         const res = await cannon(hub, ids, n('duration'));
         results[label].push(res);
-        log(`round ${r} audit ${label}: ${Math.round(res.rps)} reads/s, p99 ${res.p99} ms, non-2xx ${res.non2xx}, errors ${res.errors}`);
+        log(`round ${r} audit ${label}: ${Math.round(res.rps)} reads/s, p99 ${res.p99} ms, non-2xx ${res.non2xx}, errors ${res.errors}; CPU µs per read hub ${res.hubUs.toFixed(0)} PostgreSQL ${res.pgUs.toFixed(0)}; CPU % hub / pg / bench / other ${[res.cpu.hub, res.cpu.pg, res.cpu.bench, res.cpu.other].map((x) => x.toFixed(0)).join(' / ')}`);
       }
     }
     const rpsOn = median(results.on.map((x) => x.rps));
@@ -137,6 +147,7 @@ async function main() {
       `|---|---|---|---|---|`,
       `| read by id (median of ${n('rounds')} × ${n('duration')} s, ${n('connections')} connections) | ${Math.round(rpsOff)} /s | ${Math.round(rpsOn)} /s | ${((rpsOn / rpsOff) * 100).toFixed(1)} % | ≥ 85 % |`,
       `| read p99 (median) | ${median(results.off.map((x) => x.p99))} ms | ${median(results.on.map((x) => x.p99))} ms | | |`,
+      `| CPU µs per read, hub / PostgreSQL (median) | ${median(results.off.map((x) => x.hubUs)).toFixed(0)} / ${median(results.off.map((x) => x.pgUs)).toFixed(0)} | ${median(results.on.map((x) => x.hubUs)).toFixed(0)} / ${median(results.on.map((x) => x.pgUs)).toFixed(0)} | | |`,
       '',
       `| chain verification | value | target |`,
       `|---|---|---|`,
