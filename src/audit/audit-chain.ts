@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Db, type Queryable, type Tx } from '../modules/database/db.js';
 import { detached } from '../modules/database/statement-counter.js';
 import { arrayLiteral } from '../modules/database/pg-array.js';
-import { canonicalJson, Hasher, storedJson } from './canonical-json.js';
-import { indexOf, recordPrefix, recordSuffix, type AuditEvent } from './audit-record.js';
+import { Hasher, storedJson } from './canonical-json.js';
+import { indexOf, recordParts, type AuditEvent } from './audit-record.js';
 
 interface Pending {
   events: AuditEvent[];
@@ -179,7 +179,8 @@ export class AuditChain {
       const content = storedJson(event);
       const idx = indexOf(event);
       // the record's text is hashed in its three parts: the event's text is flattened by the hashing, once
-      const hash = this.hasher.link(prev, recordPrefix(canonicalJson(idx.agents), canonicalJson(idx.entities)), content, recordSuffix(seq, idx.id, idx.recorded, canonicalJson(idx.patients), idx.requestId));
+      const { prefix, suffix } = recordParts(seq, idx);
+      const hash = this.hasher.link(prev, prefix, content, suffix);
       const row = [prev, hash, content, idx.id, idx.recorded, arrayLiteral(idx.patients), arrayLiteral(idx.agents), arrayLiteral(idx.entities), idx.requestId ?? ''];
       for (let i = 0; i < 9; i++) cols[i].push(row[i]);
       prev = hash;

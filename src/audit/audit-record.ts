@@ -63,26 +63,26 @@ export function indexOf(event: AuditEvent): AuditIndex {
  * the stored canonical AuditEvent text and the arrays are given as their JSON text. Built by concatenation, so the
  * verifier never parses an event: PostgreSQL renders the arrays (array_to_json), exactly as JSON.stringify would.
  */
-export function recordTextOf(seq: number | string, content: string, id: string, recorded: string, patientsJson: string, agentsJson: string, entitiesJson: string, requestId: string | null): string {
-  return recordPrefix(agentsJson, entitiesJson) + content + recordSuffix(seq, id, recorded, patientsJson, requestId);
-}
-
-/** The hashed text before the event's (`recordTextOf`). */
-export function recordPrefix(agentsJson: string, entitiesJson: string): string {
-  return `{"agents":${agentsJson},"entities":${entitiesJson},"event":`;
-}
-
-/** The hashed text after the event's (`recordTextOf`). */
-export function recordSuffix(seq: number | string, id: string, recorded: string, patientsJson: string, requestId: string | null): string {
-  return `,"id":${JSON.stringify(id)},"patients":${patientsJson},"recorded":${JSON.stringify(recorded)},"requestId":${JSON.stringify(requestId)},"seq":${seq}}`;
-}
-
 export function recordText(seq: number | string, content: string, idx: AuditIndex): string {
-  return recordTextOf(seq, content, idx.id, idx.recorded, canonicalJson(idx.patients), canonicalJson(idx.agents), canonicalJson(idx.entities), idx.requestId);
+  const { prefix, suffix } = recordParts(seq, idx);
+  return prefix + content + suffix;
 }
 
 /**
- * The same text as `recordTextOf`, rendered by PostgreSQL from a stored row (the verifier's form: one text per row,
+ * `recordText` around the event's text: what comes before it and after it (the chain hashes the three parts
+ * without joining them, audit-chain.ts).
+ */
+export function recordParts(seq: number | string, idx: AuditIndex): { prefix: string; suffix: string } {
+  return {
+    prefix: `{"agents":${canonicalJson(idx.agents)},"entities":${canonicalJson(idx.entities)},"event":`,
+    suffix:
+      `,"id":${JSON.stringify(idx.id)},"patients":${canonicalJson(idx.patients)},"recorded":${JSON.stringify(idx.recorded)},` +
+      `"requestId":${JSON.stringify(idx.requestId)},"seq":${seq}}`,
+  };
+}
+
+/**
+ * The same text as `recordText`, rendered by PostgreSQL from a stored row (the verifier's form: one text per row,
  * nothing to assemble or convert in JavaScript). to_json and array_to_json escape strings exactly as JSON.stringify
  * does for the values a row can hold (test/e2e/audit-tamper.test.ts checks it on awkward values), `recorded` is
  * written as toISOString writes it; a sub-millisecond part (the hub never writes one) adds a '~' so that it cannot
