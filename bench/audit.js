@@ -60,7 +60,7 @@ async function seed(hub) {
   return ids;
 }
 
-/** Reads by id for `duration` s; with `hub.pid`, also the CPU per request of the hub and of its PostgreSQL (µs). */
+/** Reads by id for `duration` s, and the CPU per request (µs) of the hub and of its PostgreSQL over them. */
 async function cannon(hub, ids, duration) {
   const before = cpuSnapshot(hub.pid);
   const res = await cannonOnly(hub, ids, duration);
