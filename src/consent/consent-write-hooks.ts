@@ -76,3 +76,18 @@ export class ResourceOwnerHook implements ResourceWriteHook {
     });
   }
 }
+
+/**
+ * A PractitionerRole written (any door, deletes too) changes what its practitioner's requests are decided with (their
+ * roles and organizations): the consent generation moves on in the same transaction, so no hub keeps the old facts
+ * past it (consent-facts-cache.ts).
+ */
+export class PractitionerRoleGenerationHook implements ResourceWriteHook {
+  readonly name = 'consent-generation';
+  readonly resourceTypes = ['PractitionerRole'] as const;
+
+  async afterWrite(tx: Tx, writes: WrittenResource[]): Promise<void> {
+    if (!writes.length) return;
+    await tx.query({ name: 'consent_generation_bump', text: 'UPDATE consent_generation SET gen = gen + 1 WHERE id = 1' });
+  }
+}

@@ -18,7 +18,7 @@ import { CONSENT_CONFIG, loadConsentConfig, type ConsentConfig } from './consent
 import { consentOperations } from './consent-operations.js';
 import { ConsentPolicyStore } from './consent-policy.js';
 import { ConsentStage } from './consent-stage.js';
-import { ConsentRuleHook, ResourceOwnerHook } from './consent-write-hooks.js';
+import { ConsentRuleHook, PractitionerRoleGenerationHook, ResourceOwnerHook } from './consent-write-hooks.js';
 import { ConsentWritePreparer } from './consent-write-preparer.js';
 import { SensitivityLabeler } from './sensitivity-labeler.js';
 
@@ -68,6 +68,7 @@ class ConsentRegistration implements OnModuleInit {
     // Consent rules and ownership are kept even with enforcement off, so turning it on needs no rebuild
     this.hooks.register(new ConsentRuleHook());
     this.hooks.register(new ResourceOwnerHook(this.registry.allResourceTypes()));
+    this.hooks.register(new PractitionerRoleGenerationHook());
     this.preparers.register(new ConsentWritePreparer(SensitivityLabeler.fromFile(this.config.labelsFile)));
     if (this.config.base !== undefined || this.config.hideDenied !== undefined) {
       await this.policies.set(this.db, { base: this.config.base, hideDenied: this.config.hideDenied });
