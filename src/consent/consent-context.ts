@@ -29,6 +29,12 @@ export interface ConsentContext {
   affiliation?: PractitionerAffiliation;
   /** for searches that name patients: the deny provisions of theirs that apply to this requester (at most 20) */
   denials: SearchDenial[];
+  /**
+   * How long the rest holds (consent-facts-cache.ts): until the consent generation moves on from `gen`, or until
+   * `nextChange` (epoch milliseconds by the database's clock, null: never), when one of the user's sessions starts
+   * or ends.
+   */
+  generation?: { gen: string; nextChange: number | null };
 }
 
 /**
@@ -51,8 +57,14 @@ export function parseContext(raw: any, live: LiveFacts): ConsentContext {
     policy: { base: raw.optIn ? 'opt-in' : 'opt-out', hideDenied: !!raw.hideDenied },
     breakGlass: { sessions: raw.sessions ?? [], patients: raw.patients ?? [] },
     affiliation: live.practitioner ? { roles: raw.roles ?? [], organizations: raw.organizations ?? [] } : undefined,
-    denials: (raw.denials ?? []).map(([patientId, consentId, provision]: string[]) => ({ patientId, consentId, provision })),
+    denials: parseDenials(raw.denials),
+    generation: typeof raw.gen === 'string' ? { gen: raw.gen, nextChange: raw.nextChange === null || raw.nextChange === undefined ? null : Number(raw.nextChange) } : undefined,
   };
+}
+
+/** `[[patient, consent, provision], ...]` as the statement returns them. */
+export function parseDenials(raw: unknown): SearchDenial[] {
+  return ((raw as string[][] | null | undefined) ?? []).map(([patientId, consentId, provision]) => ({ patientId, consentId, provision }));
 }
 
 /**

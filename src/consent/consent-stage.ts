@@ -9,7 +9,8 @@ import type { SearchEngine } from '../fhir/search/search-engine.js';
 import type { Db, Queryable } from '../modules/database/db.js';
 import type { ConsentAuditEvent, ConsentAuditRecorder } from './consent-audit.js';
 import type { ConsentConfig } from './consent-config.js';
-import { ConsentContextReader, liveFactsOf, parseContext, type ConsentContext } from './consent-context.js';
+import { ConsentContextReader, liveFactsOf, parseContext, parseDenials, type ConsentContext } from './consent-context.js';
+import { ConsentFactsCache, type ValidatedContext } from './consent-facts-cache.js';
 import type { ConsentPolicy } from './consent-policy.js';
 import { decide, type BasePolicy, type MatchedRule } from './consent-rules.js';
 import { governedByConsent, requesterFacts } from './requester.js';
@@ -35,6 +36,7 @@ export interface DenialReason {
 export class ConsentStage implements PipelineStage {
   readonly name = 'consent' as const;
   private readonly context: ConsentContextReader;
+  private readonly kept = new ConsentFactsCache();
 
   constructor(
     private readonly db: Db,
@@ -51,8 +53,10 @@ export class ConsentStage implements PipelineStage {
     const q = ctx.tx ?? this.db;
     const own = requesterFacts(ix.principal, ix.kind, 'opt-out', []);
     if (ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment') return this.searchWith(ix, q, own, next);
-    // policy, break-the-glass sessions and roles: one round trip, never cached
-    const cx = await this.context.read(q, { ...own, live: liveFactsOf(ix.principal, []) });
+    // policy, break-the-glass sessions and roles: one round trip, read live (and kept for the requester's searches)
+    const liveFacts = liveFactsOf(ix.principal, []);
+    const cx = await this.context.read(q, { ...own, live: liveFacts });
+    this.kept.put(liveFacts, cx);
     const { facts, btg } = this.mark(ix, cx);
     const policy = cx.policy;
     switch (ix.kind) {
@@ -85,34 +89,55 @@ export class ConsentStage implements PipelineStage {
    * A search reads the requester's facts in its own statement (live facts: no round trip before it) and returns what
    * it read; with that the interaction gets its break-the-glass marker and its `filtered` record afterwards (the
    * audit stage, outside this one, records the interaction after that). When the search failed before its
-   * statement ran, the context is read here instead, so the records are the same.
+   * statement ran, the context is read here instead, so the records are the same. Facts read live are kept for the
+   * requester's next searches, which decide with them and check in the same statement that they still hold
+   * (consent-facts-cache.ts); when they no longer do, the search is decided again with live facts.
    */
   private async searchWith(ix: Interaction, q: Queryable, own: ConsentFacts, next: Next): Promise<InteractionResult> {
     const patients = searchedPatients(ix);
     let observed: unknown;
     const live: LiveFacts = { ...liveFactsOf(ix.principal, patients), report: (c) => (observed = c) };
-    ix.restriction = { ...ix.restriction, consent: { ...own, live } };
-    let result: InteractionResult | undefined;
-    let failure: unknown;
-    try {
-      result = await next();
-    } catch (e) {
-      failure = e;
+    const kept = this.kept.get(live);
+    let run: Settled | undefined;
+    if (kept) {
+      // decided with the facts kept for this requester; the statement tells whether they still held
+      const { principal, restriction } = ix;
+      const { facts, btg } = this.mark(ix, kept);
+      let seen: ValidatedContext | undefined;
+      ix.restriction = { ...restriction, consent: { ...facts, validated: { patients, report: (c) => (seen = c as ValidatedContext) } } };
+      const tried = await settle(next);
+      if (ConsentFactsCache.held(kept, seen)) return this.searched(ix, { ...kept, denials: parseDenials(seen.denials) }, facts, btg, patients, tried);
+      // they did not (or the statement never ran): forget them; the result is decided again with live facts, an
+      // error is the answer as it is (not run again: in a transaction, a second run would only meet the abort)
+      this.kept.forget(live);
+      ix.principal = principal;
+      ix.restriction = restriction;
+      if ('failure' in tried) run = tried;
+    }
+    if (!run) {
+      ix.restriction = { ...ix.restriction, consent: { ...own, live } };
+      run = await settle(next);
     }
     let cx: ConsentContext;
     try {
       cx = observed ? parseContext(observed, live) : await this.context.read(q, { ...own, live });
     } catch (e) {
-      throw failure ?? e; // e.g. a failed statement aborted the transaction: the search's own error is the answer
+      throw 'failure' in run ? run.failure : e; // e.g. a failed statement aborted the transaction: the search's own error is the answer
     }
+    this.kept.put(live, cx);
     const { facts, btg } = this.mark(ix, cx);
+    return this.searched(ix, cx, facts, btg, patients, run);
+  }
+
+  /** After a search: its break-the-glass and `filtered` records, then its result (or its error). */
+  private searched(ix: Interaction, cx: ConsentContext, facts: ConsentFacts, btg: { sessions: string[]; patients: string[] } | undefined, patients: string[], run: Settled): InteractionResult {
     if (btg?.sessions.length) {
       this.audit.recordWith(ix, this.event(ix, 'break-glass-access', btg.patients, btg.sessions.map((s) => `urn:uuid:${s}`), 'access during break-the-glass'));
     }
-    if (failure !== undefined) throw failure;
+    if ('failure' in run) throw run.failure;
     const reason = searchFilterReason(cx.denials, patients, facts);
     if (reason) this.audit.recordWith(ix, this.event(ix, 'filtered', reason.patients, reason.consents, reason.text));
-    return result!;
+    return run.result;
   }
 
   /**
@@ -202,5 +227,16 @@ export class ConsentStage implements PipelineStage {
       requestId: ix.requestId,
       door: ix.door,
     };
+  }
+}
+
+type Settled = { result: InteractionResult } | { failure: unknown };
+
+/** The rest of the pipeline's result or error, as a value. */
+async function settle(next: Next): Promise<Settled> {
+  try {
+    return { result: await next() };
+  } catch (failure) {
+    return { failure };
   }
 }

@@ -63,9 +63,22 @@ afterAll(async () => {
   }
 });
 
-/** Several reads on the second hub first, so that anything it might keep about this user is in its memory. */
+/**
+ * Several reads and searches on the second hub first, so that anything it might keep about this user is in its memory
+ * (it keeps the user's consent facts for their searches: src/consent/consent-facts-cache.ts).
+ */
 async function warm(who: Clinician, expected: number): Promise<void> {
-  for (let i = 0; i < 3; i++) expect((await http2('GET', `Condition/${depression}`, undefined, who.headers)).status).toBe(expected);
+  for (let i = 0; i < 3; i++) {
+    expect((await http2('GET', `Condition/${depression}`, undefined, who.headers)).status).toBe(expected);
+    expect(await searchFinds(who, depression)).toBe(expected === 200);
+  }
+}
+
+/** Whether the second hub's search of the patient's Conditions, as this clinician, returns this one. */
+async function searchFinds(who: Clinician, id: string): Promise<boolean> {
+  const res = await http2('GET', `Condition?subject=Patient/${patient}&_count=100`, undefined, who.headers);
+  expect(res.status).toBe(200);
+  return (res.body.entry ?? []).some((e: any) => e.resource?.id === id);
 }
 
 describe('consent context across hub processes', () => {
@@ -79,9 +92,10 @@ describe('consent context across hub processes', () => {
     // opt-in for as short a time as possible: the base policy is global and other test files run in parallel
     await setPolicy({ base: 'opt-in' });
     try {
-      expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(403);
+      // the search first: the reads before it read the facts live, and the hub keeps what they read
       const search = await http2('GET', `Condition?subject=Patient/${patient}&_total=accurate`, undefined, B.headers);
       expect(search.body.total).toBe(0);
+      expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(403);
     } finally {
       await setPolicy({ base: 'opt-out' });
     }
@@ -94,6 +108,7 @@ describe('consent context across hub processes', () => {
       await warm(B, 403);
       const start = await http('POST', `Patient/${patient}/$break-glass`, { resourceType: 'Parameters', parameter: [{ name: 'reason', valueString: 'two hubs' }] }, B.headers);
       expect(start.status).toBe(201);
+      expect(await searchFinds(B, depression)).toBe(true);
       expect((await http2('GET', `Condition/${depression}`, undefined, B.headers)).status).toBe(200);
     } finally {
       await http('DELETE', `Consent/${id}`);
@@ -107,6 +122,7 @@ describe('consent context across hub processes', () => {
     try {
       await warm(C, 200);
       await create({ resourceType: 'PractitionerRole', active: true, practitioner: { reference: C.practitioner }, organization: { reference: org } });
+      expect(await searchFinds(C, depression)).toBe(false);
       const denied = await http2('GET', `Condition/${depression}`, undefined, C.headers);
       expect(denied.status).toBe(403);
       expect(denied.body.issue[0].diagnostics).toContain(`Consent/${id}`);

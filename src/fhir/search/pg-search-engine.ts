@@ -6,7 +6,7 @@ import { addPatientRefsInJson } from '../pipeline/patient-refs.js';
 import type { QueryParams } from '../pipeline/interaction.js';
 import type { SearchParamRegistry } from './params/search-param-registry.js';
 import type { AccessRestriction, SearchEngine, SearchRequest } from './search-engine.js';
-import { consentCondition, consentContextExpression, consentFactsCte } from './query/consent-condition.js';
+import { consentCondition, consentContextExpression, consentFactsCte, validatedContextExpression } from './query/consent-condition.js';
 import { encodeCursor } from './query/cursor.js';
 import { FilterCompiler, parameterName } from './query/filter-compiler.js';
 import { patientAnchor } from './query/patient-anchor.js';
@@ -57,9 +57,10 @@ export class PgSearchEngine implements SearchEngine {
     const consentGeneric = !!consent && (await this.consentPlannedOnce(q, scope, where, sql, parsed, out.anchored));
     const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
+    // or facts the consent stage kept: the statement returns what tells whether they still hold
     const live = consent?.live;
     const withFacts = live ? consentFactsCte(sql, this.registry, live) : undefined;
-    const extra = live ? consentContextExpression(sql, consent!) : undefined;
+    const extra = live ? consentContextExpression(sql, consent!) : consent?.validated ? validatedContextExpression(sql, consent) : undefined;
     const summaryCount = parsed.summary === 'count';
     const count = summaryCount ? 0 : parsed.count;
     // Without _total, a total is given only when it is free: a first page that holds every match. Counting a large
@@ -82,7 +83,7 @@ export class PgSearchEngine implements SearchEngine {
       || (!sort.length && parsed.filters.length > 0 && parsed.filters.every(([n]) => isPlannedFilter(n)) && onlyFilters)));
     const res = await q.query(prepared(text, sql.values, planOnce));
     const context = extra && res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined;
-    live?.report?.(context);
+    (live ?? consent?.validated)?.report?.(context);
     const found = res.rows.filter((row: any) => row.rid !== null);
     let rows = include ? found.filter((row: any) => row.part === 0) : found;
     const included = include ? found.filter((row: any) => row.part === 1) : [];

@@ -30,6 +30,19 @@ export interface ConsentFacts {
    * in the same statement).
    */
   live?: LiveFacts;
+  /**
+   * Set for searches decided on facts the consent stage kept from an earlier request (bound values, as without
+   * `live`): the page statement also returns, read in its own snapshot, the consent generation and the time it ran
+   * (`validatedContextExpression`), so that the stage can tell whether the facts it decided with still hold.
+   */
+  validated?: ValidatedFacts;
+}
+
+export interface ValidatedFacts {
+  /** patients the search names: the context reports their deny provisions that apply (the `filtered` reason) */
+  patients: string[];
+  /** receives what the page statement read (`validatedContextExpression`) */
+  report?: (context: unknown) => void;
 }
 
 export interface LiveFacts {
@@ -86,8 +99,9 @@ function factsSql(sql: SqlParams, facts: ConsentFacts): FactsSql {
  * Materialized, so each is read once per statement however often the condition refers to it.
  */
 export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, live: LiveFacts): string {
+  const user = sql.p(live.userId, 'text');
   const ctes = [`bg AS (SELECT id::text AS id, patient_id FROM break_glass_session
-      WHERE user_id = ${sql.p(live.userId, 'text')} AND started_at <= now() AND expires_at > now())`];
+      WHERE user_id = ${user} AND started_at <= now() AND expires_at > now())`];
   let roles = `'{}'::text[] AS role_ids, '{}'::text[] AS role_organizations`;
   if (live.practitioner) {
     const byPractitioner = registry.get('PractitionerRole', 'practitioner')!.pid;
@@ -102,10 +116,15 @@ export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, l
     roles = `ARRAY(SELECT DISTINCT 'PractitionerRole/' || rl.id FROM rl ORDER BY 1) AS role_ids,
         ARRAY(SELECT DISTINCT 'Organization/' || rl.organization FROM rl WHERE rl.organization IS NOT NULL ORDER BY 1) AS role_organizations`;
   }
+  // gen and next_change tell how long these facts hold (consent-facts-cache.ts): until the consent generation moves
+  // on, or one of the user's sessions starts or ends (epoch milliseconds, by the database's clock)
   return `${FACTS} AS MATERIALIZED (WITH ${ctes.join(', ')}
       SELECT COALESCE(cpol.opt_in, false) AS opt_in, COALESCE(cpol.hide_denied, false) AS hide_denied,
         ARRAY(SELECT id FROM bg ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg ORDER BY 1) AS patients,
-        ${roles}
+        ${roles},
+        (SELECT gen::text FROM consent_generation WHERE id = 1) AS gen,
+        (SELECT (extract(epoch FROM min(CASE WHEN s.started_at > now() THEN s.started_at ELSE s.expires_at END)) * 1000)::bigint
+           FROM break_glass_session s WHERE s.user_id = ${user} AND s.expires_at > now()) AS next_change
       FROM consent_policy cpol RIGHT JOIN (VALUES (1)) one(id) ON cpol.id = one.id)`;
 }
 
@@ -116,16 +135,31 @@ export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, l
  */
 export function consentContextExpression(sql: SqlParams, facts: ConsentFacts): string {
   const f = factsSql(sql, { ...facts, live: facts.live ?? { userId: null, practitioner: null, patients: [] } });
-  const patients = sql.p(facts.live?.patients ?? [], 'text[]');
   return `(SELECT json_build_object('optIn', opt_in, 'hideDenied', hide_denied, 'sessions', sessions, 'patients', patients,
-      'roles', role_ids, 'organizations', role_organizations,
-      'denials', (SELECT COALESCE(json_agg(json_build_array(d.patient_id, d.consent_id, d.provision)), '[]') FROM (
+      'roles', role_ids, 'organizations', role_organizations, 'gen', gen, 'nextChange', next_change,
+      'denials', ${denialsExpression(sql, f, facts.live?.patients ?? [])}) FROM ${FACTS})`;
+}
+
+/**
+ * For facts the consent stage kept (`ConsentFacts.validated`, bound values): one JSON value with the consent
+ * generation and the time the statement ran (epoch milliseconds), both as the statement's snapshot has them, and
+ * the deny provisions of the named patients that apply (at most 20), as `consentContextExpression` gives them.
+ */
+export function validatedContextExpression(sql: SqlParams, facts: ConsentFacts): string {
+  const denials = denialsExpression(sql, factsSql(sql, { ...facts, live: undefined }), facts.validated?.patients ?? []);
+  return `(SELECT json_build_object('gen', g.gen::text, 'now', (extract(epoch FROM now()) * 1000)::bigint, 'denials', ${denials})
+      FROM consent_generation g WHERE g.id = 1)`;
+}
+
+/** The deny provisions of these patients that apply to the requester, as JSON `[[patient, consent, provision], ...]`. */
+function denialsExpression(sql: SqlParams, f: FactsSql, patients: string[]): string {
+  return `(SELECT COALESCE(json_agg(json_build_array(d.patient_id, d.consent_id, d.provision)), '[]') FROM (
         SELECT c.patient_id, c.consent_id, c.provision FROM consent_rule c
-        WHERE c.patient_id = ANY(${patients}) AND c.deny AND c.valid_lo <= now() AND c.valid_hi >= now()
+        WHERE c.patient_id = ANY(${sql.p(patients, 'text[]')}) AND c.deny AND c.valid_lo <= now() AND c.valid_hi >= now()
           AND (c.actors IS NULL OR c.actors && ${f.actors}) AND (c.actions IS NULL OR c.actions && ${f.actions})
           AND (c.purposes IS NULL OR c.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0)
           AND NOT (c.patient_id = ANY(${f.breakGlass}))
-        ORDER BY c.patient_id, c.depth, c.consent_id, c.provision LIMIT 20) d)) FROM ${FACTS})`;
+        ORDER BY c.patient_id, c.depth, c.consent_id, c.provision LIMIT 20) d)`;
 }
 
 /**
