@@ -53,8 +53,12 @@ export class ConsentStage implements PipelineStage {
     const q = ctx.tx ?? this.db;
     const own = requesterFacts(ix.principal, ix.kind, 'opt-out', []);
     if (ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment') return this.searchWith(ix, q, own, next);
-    // policy, break-the-glass sessions and roles: one round trip, read live (and kept for the requester's searches)
     const liveFacts = liveFactsOf(ix.principal, []);
+    if (ix.kind === 'read' || ix.kind === 'vread' || ix.kind === 'history-instance') {
+      const done = await this.readWithKept(ix, q, liveFacts, next);
+      if (done) return done;
+    }
+    // policy, break-the-glass sessions and roles: one round trip, read live (and kept for the requester's next requests)
     const cx = await this.context.read(q, { ...own, live: liveFacts });
     this.kept.put(liveFacts, cx);
     const { facts, btg } = this.mark(ix, cx);
@@ -167,13 +171,43 @@ export class ConsentStage implements PipelineStage {
     return next();
   }
 
+  /**
+   * A read of one resource decided with the requester's kept facts: one statement checks the resource and tells
+   * whether the facts still hold (no round trip for the facts). Undefined when there are none, or they no longer
+   * hold (then forgotten, the principal unmarked): the read is decided with live facts.
+   */
+  private async readWithKept(ix: Interaction, q: Queryable, live: LiveFacts, next: Next): Promise<InteractionResult | undefined> {
+    const kept = this.kept.get(live);
+    if (!kept || !this.checkable(ix)) return undefined;
+    const { principal } = ix;
+    const { facts, btg } = this.mark(ix, kept);
+    let seen: ValidatedContext | undefined;
+    const visible = await this.search.matchIds(q, ix.resourceType!, `_id=${ix.id}`, 1, { consent: { ...facts, validated: { patients: [], report: (c) => (seen = c as ValidatedContext) } } });
+    if (!ConsentFactsCache.held(kept, seen)) {
+      this.kept.forget(live);
+      ix.principal = principal;
+      return undefined;
+    }
+    if (!visible.length) await this.refuse(q, ix, facts, kept.policy);
+    return this.passOn(ix, next, btg);
+  }
+
+  /** Whether the stage checks this one resource (a resource type and an id; otherwise the engine answers). */
+  private checkable(ix: Interaction): boolean {
+    return this.registry.isResourceType(ix.resourceType ?? '') && /^[A-Za-z0-9\-.]{1,64}$/.test(ix.id ?? '');
+  }
+
   /** Whether the requester may see this one resource; a denial is audited with its reason and answered 403 (or 404). */
   private async checkOne(q: Queryable, ix: Interaction, facts: ConsentFacts, policy: ConsentPolicy): Promise<void> {
+    if (!this.checkable(ix)) return; // the engine answers
+    const visible = await this.search.matchIds(q, ix.resourceType!, `_id=${ix.id}`, 1, { consent: facts });
+    if (!visible.length) await this.refuse(q, ix, facts, policy);
+  }
+
+  /** A resource the requester may not see: 403 (or 404 with `hideDenied`) with the reason, audited; nothing if it does not exist. */
+  private async refuse(q: Queryable, ix: Interaction, facts: ConsentFacts, policy: ConsentPolicy): Promise<void> {
     const type = ix.resourceType!;
     const id = ix.id!;
-    if (!this.registry.isResourceType(type) || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return; // the engine answers
-    const visible = await this.search.matchIds(q, type, `_id=${id}`, 1, { consent: facts });
-    if (visible.length) return;
     const exists = await q.query({ name: 'consent_exists', text: 'SELECT 1 FROM resource WHERE resource_type = $1 AND id = $2 AND NOT deleted', values: [type, id] });
     if (!exists.rows.length) return; // 404/410 from the engine, as for anyone
     const reason = await this.explain(q, type, id, facts);

@@ -110,3 +110,46 @@ describe('ConsentStage with kept facts', () => {
     expect(h.calls.map((c) => c.path)).toEqual(['live', 'validated']);
   });
 });
+
+describe('ConsentStage reads with kept facts', () => {
+  const principal = { kind: 'user', userId: 'u1', fhirUser: 'Practitioner/p1', scopes: [] } as any;
+  const read = () => ({ kind: 'read', resourceType: 'Observation', id: 'o1', params: [], principal, requestId: 'r' }) as any;
+
+  function harness() {
+    const db = { gen: '1', contextReads: 0, query: async () => ((db.contextReads += 1), { rows: [{ context: liveContext(db.gen) }] }) };
+    const checks: string[] = [];
+    const search = {
+      matchIds: async (_q: any, _type: string, _criteria: string, _limit: number, restriction: any) => {
+        const v = restriction.consent.validated;
+        checks.push(v ? 'validated' : 'bound');
+        v?.report({ gen: db.gen, now: Date.now(), denials: [] });
+        return ['o1'];
+      },
+    };
+    const stage = new ConsentStage(db as any, { enabled: true } as any, search as any, registry, { recordWith: () => undefined } as any);
+    let engine = 0;
+    const run = () => stage.handle(read(), {} as any, async () => ((engine += 1), { status: 200 } as any));
+    return { db, checks, run, engine: () => engine };
+  }
+
+  it('reads the facts once, then checks each read and the facts in one statement', async () => {
+    const h = harness();
+    await h.run();
+    await h.run();
+    await h.run();
+    expect(h.db.contextReads).toBe(1);
+    expect(h.checks).toEqual(['bound', 'validated', 'validated']);
+    expect(h.engine()).toBe(3);
+  });
+
+  it('reads the facts again when the generation moved on', async () => {
+    const h = harness();
+    await h.run();
+    h.db.gen = '2';
+    await h.run();
+    await h.run();
+    expect(h.checks).toEqual(['bound', 'validated', 'bound', 'validated']);
+    expect(h.db.contextReads).toBe(2);
+    expect(h.engine()).toBe(3);
+  });
+});

@@ -122,8 +122,14 @@ export class PgSearchEngine implements SearchEngine {
     const sql = new SqlParams();
     const scope: Scope = { alias: 'r0', types: [resourceType] };
     const where = await this.whereClause(q, sql, scope, { params, strict: true, resourceType, restriction } as SearchRequest, parsed);
-    const res = await q.query(prepared(`SELECT r0.id FROM resource r0 WHERE ${where.join(' AND ')} ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, limit), 'int')}`, sql.values));
-    return res.rows.map((r: any) => r.id);
+    const matches = `SELECT r0.id FROM resource r0 WHERE ${where.join(' AND ')} ORDER BY r0.rid LIMIT ${sql.p(Math.max(0, limit), 'int')}`;
+    // consent decided on kept facts: the statement also returns what tells whether they still hold, match or not
+    const validated = restriction?.consent?.validated;
+    if (!validated) return (await q.query(prepared(matches, sql.values))).rows.map((r: any) => r.id);
+    const extra = validatedContextExpression(sql, restriction!.consent!);
+    const res = await q.query(prepared(`SELECT x.extra::text AS extra, m.id FROM (SELECT ${extra} AS extra) x LEFT JOIN (${matches}) m ON true`, sql.values));
+    validated.report?.(res.rows[0]?.extra ? JSON.parse(res.rows[0].extra) : undefined);
+    return res.rows.filter((r: any) => r.id !== null).map((r: any) => r.id);
   }
 
   async scanRids(q: Queryable, resourceType: string, opts: { filters?: string[]; afterRid: string; limit: number; restriction?: AccessRestriction }): Promise<string[]> {

@@ -146,7 +146,8 @@ export function consentContextExpression(sql: SqlParams, facts: ConsentFacts): s
  * the deny provisions of the named patients that apply (at most 20), as `consentContextExpression` gives them.
  */
 export function validatedContextExpression(sql: SqlParams, facts: ConsentFacts): string {
-  const denials = denialsExpression(sql, factsSql(sql, { ...facts, live: undefined }), facts.validated?.patients ?? []);
+  const patients = facts.validated?.patients ?? [];
+  const denials = patients.length ? denialsExpression(sql, factsSql(sql, { ...facts, live: undefined }), patients) : `'[]'::json`;
   return `(SELECT json_build_object('gen', g.gen::text, 'now', (extract(epoch FROM now()) * 1000)::bigint, 'denials', ${denials})
       FROM consent_generation g WHERE g.id = 1)`;
 }
