@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Consent cost on search throughput: the same searches by the same practitioner (a user token, so consent governs
-// it) against the same database, with consent enforcement on and off (HUB_CONSENT=off), side by side in one run.
+// Consent cost on search throughput: the same searches (and reads by id) by the same practitioner (a user token, so
+// consent governs it) against the same database, with consent enforcement on and off (HUB_CONSENT=off), side by side
+// in one run.
 // The hub is restarted on the same DATA_DIR between phases (on, off, on, off, ... --rounds times).
 //
 //   npm run build && node bench/consent.js --patients 200
@@ -256,7 +257,11 @@ async function main() {
     if (opt.dir) fs.writeFileSync(statePath, JSON.stringify({ practitioner, patients }));
   }
   const token = await userToken(hub.base, sys, practitioner);
+  // reads by id: Observations dated after every dataPeriod of the generated denials, so that each read is allowed
+  const page = await json(`${hub.base}/fhir/Observation?date=ge2016-01-01&_count=200&_elements=id`, { headers: { authorization: `Bearer ${sys}` } });
+  const observations = (page.body.entry ?? []).map((e) => e.resource.id);
   const queries = {
+    'Observation/x (read)': observations.map((id) => `/fhir/Observation/${id}`),
     'Observation?subject': patients.slice(0, 200).map((p) => `/fhir/Observation?subject=Patient/${p}`),
     'Observation?code (page of 50)': ['/fhir/Observation?code=8867-4&_count=50', '/fhir/Observation?code=8310-5&_count=50'],
     'Condition?code': ['/fhir/Condition?code=370143000&_count=20', '/fhir/Condition?code=44054006&_count=20'],
