@@ -17,7 +17,8 @@ export interface ValidatedContext {
  * PractitionerRole moves it on, in the change's own transaction, whichever hub process makes it) and none of the
  * user's sessions has started or ended since. Otherwise the consent stage throws the result away and decides again
  * with live facts. So a change decides the very next request, as without this cache; the cache only spares each
- * statement reading the facts (bench/RESULTS.md). Consent rules are never kept: every statement reads them.
+ * statement reading the facts (bench/RESULTS.md). Consent rules are never kept: every statement reads them. Only
+ * facts read outside transactions are kept (the consent stage), so a kept generation is always a committed one.
  */
 export class ConsentFactsCache {
   private readonly kept = new Map<string, ConsentContext>();

@@ -51,8 +51,11 @@ export class ConsentStage implements PipelineStage {
   async handle(ix: Interaction, ctx: InteractionContext, next: Next): Promise<InteractionResult> {
     if (!this.config.enabled || ix.kind === 'capabilities' || !governedByConsent(ix.principal)) return next();
     const q = ctx.tx ?? this.db;
+    // facts read inside a transaction are not kept: they may hold its own uncommitted changes, and a generation
+    // number it took could, after a rollback, be taken again by another change (kept facts come from committed states)
+    const keep = !ctx.tx;
     const own = requesterFacts(ix.principal, ix.kind, 'opt-out', []);
-    if (ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment') return this.searchWith(ix, q, own, next);
+    if (ix.kind === 'search-type' || ix.kind === 'search-system' || ix.kind === 'search-compartment') return this.searchWith(ix, q, own, next, keep);
     const liveFacts = liveFactsOf(ix.principal, []);
     if (ix.kind === 'read' || ix.kind === 'vread' || ix.kind === 'history-instance') {
       const done = await this.readWithKept(ix, q, liveFacts, next);
@@ -60,7 +63,7 @@ export class ConsentStage implements PipelineStage {
     }
     // policy, break-the-glass sessions and roles: one round trip, read live (and kept for the requester's next requests)
     const cx = await this.context.read(q, { ...own, live: liveFacts });
-    this.kept.put(liveFacts, cx);
+    if (keep) this.kept.put(liveFacts, cx);
     const { facts, btg } = this.mark(ix, cx);
     const policy = cx.policy;
     switch (ix.kind) {
@@ -97,7 +100,7 @@ export class ConsentStage implements PipelineStage {
    * requester's next searches, which decide with them and check in the same statement that they still hold
    * (consent-facts-cache.ts); when they no longer do, the search is decided again with live facts.
    */
-  private async searchWith(ix: Interaction, q: Queryable, own: ConsentFacts, next: Next): Promise<InteractionResult> {
+  private async searchWith(ix: Interaction, q: Queryable, own: ConsentFacts, next: Next, keep: boolean): Promise<InteractionResult> {
     const patients = searchedPatients(ix);
     let observed: unknown;
     const live: LiveFacts = { ...liveFactsOf(ix.principal, patients), report: (c) => (observed = c) };
@@ -128,7 +131,7 @@ export class ConsentStage implements PipelineStage {
     } catch (e) {
       throw 'failure' in run ? run.failure : e; // e.g. a failed statement aborted the transaction: the search's own error is the answer
     }
-    this.kept.put(live, cx);
+    if (keep) this.kept.put(live, cx);
     const { facts, btg } = this.mark(ix, cx);
     return this.searched(ix, cx, facts, btg, patients, run);
   }

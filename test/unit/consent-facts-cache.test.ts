@@ -68,8 +68,8 @@ describe('ConsentStage with kept facts', () => {
     const audit = { recordWith: (_ix: any, e: any) => records.push(e.kind), record: () => undefined };
     const stage = new ConsentStage(db as any, { enabled: true } as any, {} as any, registry, audit as any);
     let fail = false;
-    const run = async (ix = search()) =>
-      stage.handle(ix, {} as any, async () => {
+    const run = async (ix = search(), ctx: any = {}) =>
+      stage.handle(ix, ctx, async () => {
         const consent = ix.restriction.consent;
         calls.push({ path: consent.live ? 'live' : 'validated', principal: ix.principal });
         if (fail) throw new Error('search failed');
@@ -100,6 +100,13 @@ describe('ConsentStage with kept facts', () => {
     expect(h.calls.map((c) => c.path)).toEqual(['live', 'validated', 'live', 'validated']);
     expect(h.calls[2].principal).toBe(principal);
     expect(h.records).toEqual(['filtered', 'filtered', 'filtered']);
+  });
+
+  it('does not keep facts read inside a transaction (they may hold its own uncommitted changes)', async () => {
+    const h = harness();
+    await h.run(search(), { tx: h.db });
+    await h.run();
+    expect(h.calls.map((c) => c.path)).toEqual(['live', 'live']);
   });
 
   it('does not run a failed search again: the error is the answer, recorded with facts read live', async () => {
