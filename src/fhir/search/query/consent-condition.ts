@@ -99,9 +99,10 @@ function factsSql(sql: SqlParams, facts: ConsentFacts): FactsSql {
  * Materialized, so each is read once per statement however often the condition refers to it.
  */
 export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, live: LiveFacts): string {
-  const user = sql.p(live.userId, 'text');
-  const ctes = [`bg AS (SELECT id::text AS id, patient_id FROM break_glass_session
-      WHERE user_id = ${user} AND started_at <= now() AND expires_at > now())`];
+  // the user's sessions not yet ended: those running count, and the next start or end bounds how long the facts hold
+  const ctes = [`bg AS (SELECT id::text AS id, patient_id, started_at <= now() AS running,
+        CASE WHEN started_at > now() THEN started_at ELSE expires_at END AS next_change
+      FROM break_glass_session WHERE user_id = ${sql.p(live.userId, 'text')} AND expires_at > now())`];
   let roles = `'{}'::text[] AS role_ids, '{}'::text[] AS role_organizations`;
   if (live.practitioner) {
     const byPractitioner = registry.get('PractitionerRole', 'practitioner')!.pid;
@@ -120,11 +121,10 @@ export function consentFactsCte(sql: SqlParams, registry: SearchParamRegistry, l
   // on, or one of the user's sessions starts or ends (epoch milliseconds, by the database's clock)
   return `${FACTS} AS MATERIALIZED (WITH ${ctes.join(', ')}
       SELECT COALESCE(cpol.opt_in, false) AS opt_in, COALESCE(cpol.hide_denied, false) AS hide_denied,
-        ARRAY(SELECT id FROM bg ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg ORDER BY 1) AS patients,
+        ARRAY(SELECT id FROM bg WHERE running ORDER BY 1) AS sessions, ARRAY(SELECT DISTINCT patient_id FROM bg WHERE running ORDER BY 1) AS patients,
         ${roles},
         (SELECT gen::text FROM consent_generation WHERE id = 1) AS gen,
-        (SELECT (extract(epoch FROM min(CASE WHEN s.started_at > now() THEN s.started_at ELSE s.expires_at END)) * 1000)::bigint
-           FROM break_glass_session s WHERE s.user_id = ${user} AND s.expires_at > now()) AS next_change
+        (SELECT (extract(epoch FROM min(bg.next_change)) * 1000)::bigint FROM bg) AS next_change
       FROM consent_policy cpol RIGHT JOIN (VALUES (1)) one(id) ON cpol.id = one.id)`;
 }
 
