@@ -2,25 +2,33 @@ import { startHub } from './hub.js';
 import { flushLogs } from './modules/logging/logger.js';
 
 async function main(): Promise<void> {
-  const hub = await startHub();
+  let hub: Awaited<ReturnType<typeof startHub>> | undefined;
   let stopping = false;
+  let deferred: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      hub.log.warn({ signal }, 'second signal: exiting at once');
+    if (stopping || (!hub && deferred)) {
+      hub?.log.warn({ signal }, 'second signal: exiting at once');
       flushLogs();
       process.exit(1);
+    }
+    // a signal while the hub starts (its port may already answer) stops it once started, so that its embedded
+    // PostgreSQL is stopped too instead of being left behind
+    if (!hub) {
+      deferred = signal;
+      return;
     }
     stopping = true;
     hub.log.info({ signal }, 'shutting down: finishing requests in flight');
     // order: stop accepting, finish requests, close the pool, stop the embedded PostgreSQL
-    hub.close().then(
+    const started = hub;
+    started.close().then(
       () => {
-        hub.log.info('hub stopped');
+        started.log.info('hub stopped');
         flushLogs();
         process.exit(0);
       },
       (err) => {
-        hub.log.error({ err }, 'shutdown failed');
+        started.log.error({ err }, 'shutdown failed');
         flushLogs();
         process.exit(1);
       },
@@ -28,6 +36,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  hub = await startHub();
+  if (deferred) stop(deferred);
 }
 
 main().catch((err) => {

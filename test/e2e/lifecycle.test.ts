@@ -121,6 +121,25 @@ describe('process lifecycle (npm start)', () => {
     }
   });
 
+  it('a SIGTERM while the hub starts stops it once started, PostgreSQL too', { timeout: 180_000 }, async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: '', LOG_LEVEL: 'info', HUB_PUBLIC_URL: `http://127.0.0.1:${port}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // the database is up and the rest of the hub is still starting
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('"embedded PostgreSQL ready"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('"hub stopped"');
+    expect(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+  });
+
   it('HUB_AUTH=off: no token needed, and the start log says so loudly', { timeout: 180_000 }, async () => {
     const [port, pgPort] = [await freePort(), await freePort()];
     const hub = await startProcess(dataDir, port, pgPort, { HUB_AUTH: 'off' });
