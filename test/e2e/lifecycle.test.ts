@@ -18,7 +18,8 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
-async function startProcess(dataDir: string, port: number, pgPort: number, extraEnv: Record<string, string> = {}): Promise<Proc> {
+/** `node dist/main.js` on this data directory and ports, its output collected. */
+function spawnHub(dataDir: string, port: number, pgPort: number, extraEnv: Record<string, string> = {}): Pick<Proc, 'child' | 'output' | 'exited'> {
   const child = spawn(process.execPath, [MAIN], {
     env: {
       ...process.env,
@@ -39,10 +40,15 @@ async function startProcess(dataDir: string, port: number, pgPort: number, extra
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function startProcess(dataDir: string, port: number, pgPort: number, extraEnv: Record<string, string> = {}): Promise<Proc> {
+  const { child, output, exited } = spawnHub(dataDir, port, pgPort, extraEnv);
   const deadline = Date.now() + 60_000;
-  while (!out.includes('"hub listening"')) {
-    if (child.exitCode !== null) throw new Error(`hub exited early: ${out}`);
-    if (Date.now() > deadline) throw new Error(`hub did not start: ${out}`);
+  while (!output().includes('"hub listening"')) {
+    if (child.exitCode !== null) throw new Error(`hub exited early: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`hub did not start: ${output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const token = await fetch(`http://127.0.0.1:${port}/auth/token`, {
@@ -51,7 +57,7 @@ async function startProcess(dataDir: string, port: number, pgPort: number, extra
     body: 'grant_type=client_credentials&scope=system%2F*.*',
   });
   const { access_token } = (await token.json()) as any;
-  return { child, base: `http://127.0.0.1:${port}/fhir`, auth: { authorization: `Bearer ${access_token}` }, output: () => out, exited };
+  return { child, base: `http://127.0.0.1:${port}/fhir`, auth: { authorization: `Bearer ${access_token}` }, output, exited };
 }
 
 const post = (hub: Proc, body: unknown) =>
@@ -123,20 +129,13 @@ describe('process lifecycle (npm start)', () => {
 
   it('a SIGTERM while the hub starts stops it once started, PostgreSQL too', { timeout: 180_000 }, async () => {
     const [port, pgPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: '', LOG_LEVEL: 'info', HUB_PUBLIC_URL: `http://127.0.0.1:${port}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const { child, output, exited } = spawnHub(dataDir, port, pgPort);
     // the database is up and the rest of the hub is still starting
     const deadline = Date.now() + 60_000;
-    while (!out.includes('"embedded PostgreSQL ready"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    while (!output().includes('"embedded PostgreSQL ready"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(out).toContain('"hub stopped"');
+    expect(output()).toContain('"hub stopped"');
     expect(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   });
 
