@@ -12,6 +12,7 @@ import { ResourceContentJson1764000000900 } from './1764000000900-ResourceConten
 import { DateSortIndexes1764000001000 } from './1764000001000-DateSortIndexes.js';
 import { TokenPatient1764000001100 } from './1764000001100-TokenPatient.js';
 import { ConsentGeneration1764000001200 } from './1764000001200-ConsentGeneration.js';
+import { TokenCodeStatistics1764000001300 } from './1764000001300-TokenCodeStatistics.js';
 
 /** Every migration, oldest first. A new schema change is a new class appended here. */
-export const MIGRATIONS = [ResourceStore1764000000000, SearchIndex1764000000100, AuditTrail1764000000200, Authorization1764000000300, MasterPatientIndex1764000000300, Consent1764000000600, BulkJobs1764000000300, UserOrganization1764000000700, BulkAssociatedData1764000000700, AuditRecordDictionary1764000000800, ResourceContentJson1764000000900, DateSortIndexes1764000001000, TokenPatient1764000001100, ConsentGeneration1764000001200];
+export const MIGRATIONS = [ResourceStore1764000000000, SearchIndex1764000000100, AuditTrail1764000000200, Authorization1764000000300, MasterPatientIndex1764000000300, Consent1764000000600, BulkJobs1764000000300, UserOrganization1764000000700, BulkAssociatedData1764000000700, AuditRecordDictionary1764000000800, ResourceContentJson1764000000900, DateSortIndexes1764000001000, TokenPatient1764000001100, ConsentGeneration1764000001200, TokenCodeStatistics1764000001300];
