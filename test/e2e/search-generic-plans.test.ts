@@ -152,6 +152,24 @@ describe('a page by one date parameter: read from the matches’ rids, or walked
   });
 });
 
+interface PlanNode {
+  'Node Type': string;
+  'Alias'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+/** The generic plan PostgreSQL makes for a statement (`EXPLAIN (GENERIC_PLAN)`). */
+async function genericPlan(text: string): Promise<PlanNode> {
+  const res = await pool.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${text}`);
+  return res.rows[0]['QUERY PLAN'][0].Plan;
+}
+
+/** The nodes of a plan, depth first. */
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
 describe('consent searches', () => {
   const facts = { base: 'opt-out', organizations: [], actors: ['Practitioner/generic-plans'], purposes: [], actions: ['access'], breakGlassPatients: [] };
   it('are planned once when their matches are common, not when rare or anchored on a patient, and find the same', async () => {
@@ -159,21 +177,40 @@ describe('consent searches', () => {
     const engine = new PgSearchEngine(registry);
     const run = async (resourceType: string, params: [string, string][], q: any = db) => {
       let marked = false;
-      const recorder = { inTransaction: q.inTransaction, query: (config: any) => (typeof config === 'object' && config.name?.startsWith('fs_') && (marked = config.generic === true), q.query(config)) };
+      let text = '';
+      const recorder = {
+        inTransaction: q.inTransaction,
+        query: (config: any) => {
+          if (typeof config === 'object' && config.name?.startsWith('fs_')) {
+            marked = config.generic === true;
+            text = config.text;
+          }
+          return q.query(config);
+        },
+      };
       const bundle = await engine.search(recorder as any, { resourceType, params, strict: true, baseUrl: 'http://hub/fhir', restriction: { consent: facts } } as any);
-      return { marked, ids: (bundle.entry ?? []).map((e: any) => e.resource.id) };
+      return { marked, ids: (bundle.entry ?? []).map((e: any) => e.resource.id), text };
     };
     const common = await run('Observation', [['status', 'final'], ['_count', '10']]);
     expect(common.marked).toBe(true);
     expect(common.ids.length).toBe(10);
+    // planned once, its matches are fenced by a bound LIMIT (not OFFSET 0), so that the generic plan reads them in
+    // page order until the page is full instead of reading and sorting every match
+    expect(common.text).toMatch(/ORDER BY rid ASC LIMIT \$\d+::bigint\) r0 WHERE/);
+    expect(common.text).not.toMatch(/OFFSET 0\) r0 WHERE/);
+    const matches = nodes(await genericPlan(common.text)).find((n) => n['Node Type'] === 'Subquery Scan' && n.Alias === 'r0')!;
+    expect(matches).toBeDefined();
+    expect(nodes(matches).map((n) => n['Node Type'])).not.toContain('Sort');
     // the same page on custom plans (the plain pool) and in a transaction (never marked there)
     expect((await run('Observation', [['status', 'final'], ['_count', '10']], pool)).ids).toEqual(common.ids);
     const inTx = await db.transaction((tx) => run('Observation', [['status', 'final'], ['_count', '10']], tx));
-    expect(inTx).toEqual({ marked: false, ids: common.ids });
+    expect(inTx).toMatchObject({ marked: false, ids: common.ids });
     expect((await run('Observation', [['code', 'no-such-code']])).marked).toBe(false);
     // only searches by token parameters are estimated (a name is a free value, searched once)
     expect((await run('Patient', [['name', 'a']])).marked).toBe(false);
     const patient = (await pool.query(`SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted LIMIT 1`)).rows[0].id;
-    expect((await run('Observation', [['subject', `Patient/${patient}`]])).marked).toBe(false);
+    const anchored = await run('Observation', [['subject', `Patient/${patient}`]]);
+    expect(anchored.marked).toBe(false);
+    expect(anchored.text).toMatch(/OFFSET 0\) r0 WHERE/); // custom plans: a bound LIMIT would make a generic one walk every Observation
   });
 });

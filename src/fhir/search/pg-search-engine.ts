@@ -48,13 +48,20 @@ export class PgSearchEngine implements SearchEngine {
   async searchJson(q: Queryable, request: SearchRequest): Promise<{ json: string; patients: string[] }> {
     const parsed = parseSearchParams(request.params, this.registry, request.strict);
     const types = this.scopeTypes(request, parsed);
-    const sql = new SqlParams();
+    let sql = new SqlParams();
     const scope: Scope = { alias: 'r0', types };
     // consent is decided on the rows the page walks, not on every match (pageStatement's `late`)
     const consent = request.restriction?.consent;
     const out: { candidates?: PageCandidates; anchored?: boolean } = {};
-    const where = await this.whereClause(q, sql, scope, consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request, parsed, out);
+    const filtered = consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request;
+    let where = await this.whereClause(q, sql, scope, filtered, parsed, out);
     const consentGeneric = !!consent && (await this.consentPlannedOnce(q, scope, where, sql, parsed, out.anchored));
+    if (consentGeneric) {
+      // common matches, one plan for every value: the page walks the type in rid order and checks the filters on
+      // each resource (per-row probes) until it is full; a generic plan cannot tell a common value from a rare one
+      sql = new SqlParams();
+      where = await this.whereClause(q, sql, { ...scope, probe: true }, filtered, parsed, out);
+    }
     const late = consent ? consentCondition(sql, this.registry, scope, consent) : undefined;
     // live consent facts: the statement reads them first (its `with`) and returns what it read (no round trip before)
     // or facts the consent stage kept: the statement returns what tells whether they still hold
@@ -69,7 +76,7 @@ export class PgSearchEngine implements SearchEngine {
     const sort = sortExpressions(sql, this.registry, scope, parsed.sort);
     // _include/_revinclude in the same statement, starting from the page's first `count` rows (`pg`)
     const include = count > 0 && parsed.includes.length ? this.includeCtes(sql, request, parsed, types) : undefined;
-    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, with: withFacts, extra, include: include && { ...include, count }, candidates: out.candidates });
+    const text = pageStatement(sql, { scope, where, sort, cursor: parsed.cursor, limit: count + 1, total: summaryCount ? 'accurate' : total, late, lateWalk: consentGeneric, with: withFacts, extra, include: include && { ...include, count }, candidates: out.candidates });
     // Planned once per connection (Db's generic plans; PostgreSQL alone re-planned these at every call), where one
     // plan suits every value. `where` holding nothing but the type, liveness and the filters means no compartment
     // or patient restriction, whose selectivity a generic plan could not know.
@@ -174,8 +181,10 @@ export class PgSearchEngine implements SearchEngine {
    * values, searched again and again, so the estimate mostly comes from the cache); a search by name or another
    * free value would pay an `EXPLAIN` at nearly every request for a match that is usually rare. At 2,000 patients
    * (bench/consent.js): `Observation?code` (page of 50) 2.99–3.25 → 1.58–1.60 ms of CPU per request.
-   * `Condition?code` would gain as much (7.2–7.6 → 3.9–4.0 when forced), but PostgreSQL estimates 5 matches where
-   * 2,000 are: the estimate decides, not a guess.
+   * Such a statement is written as a walk (`searchJson`: the filters as per-row probes, `lateWalk`): a generic plan
+   * cannot tell a common value from a rare one, and with the filters as joins it gathered and sorted every match
+   * where its estimate was low (`Condition?code`, 2,000 matches estimated at 336: 4.7–5.1 ms of PostgreSQL's CPU
+   * per page, 0.39–0.44 ms as a walk; bench/RESULTS.md, 2026-12-08).
    */
   private async consentPlannedOnce(q: Queryable, scope: Scope, where: string[], sql: SqlParams, parsed: ParsedSearch, anchored: boolean | undefined): Promise<boolean> {
     if (anchored || !parsed.filters.length || scope.types.length !== 1 || (q as { inTransaction?: boolean }).inTransaction) return false;

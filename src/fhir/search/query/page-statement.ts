@@ -74,6 +74,14 @@ export interface PageStatementInput {
    * The total counts with it.
    */
   late?: string;
+  /**
+   * The late condition's matches are common and the statement is planned once (a generic plan; its filters are
+   * per-row probes): the matches are fenced by a `LIMIT` bound to bigint's largest value instead of `OFFSET 0`.
+   * PostgreSQL plans what is under `OFFSET 0` for reading every row (there it read the whole type and sorted it),
+   * and what is under a bound `LIMIT` for reading 10 % of them: the type's resources in page order, until the page
+   * is full. Not for rare matches, where a walk would pass every resource of the type: those keep `OFFSET 0`.
+   */
+  lateWalk?: boolean;
   /** a scalar expression evaluated once and returned as column `extra` (what the consent condition read) */
   extra?: string;
   /** a CTE the conditions refer to (`name AS (...)`), put first in the statement's WITH */
@@ -143,7 +151,7 @@ export function pageStatement(sql: SqlParams, input: PageStatementInput): string
   if (input.candidates && !input.sort.length && !input.late) {
     return finish(sql, input, [...(input.with ? [input.with] : []), ...candidatePage(r, where, input.candidates, order.join(', '), rowCount(input.limit))], order.map((o) => `p.${o}`), total);
   }
-  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), rowCount(input.limit), input.late, input.limit);
+  const page = limited(r, `${r}.rid, ${r}.version_id${keyCols.length ? ', ' + keyCols.join(', ') : ''}`, `resource ${r} WHERE ${where.join(' AND ')}`, order.join(', '), rowCount(input.limit), lateOf(sql, input));
   return finish(sql, input, [...(input.with ? [input.with] : []), `page AS (${page})`], order.map((o) => `p.${o}`), total);
 }
 
@@ -212,12 +220,24 @@ function orderedPage(sql: SqlParams, r: string, where: string[], c: PageCandidat
  * inner plan (an index read in key order stays a fast start). The inner order is kept: a filter over one ordered
  * subquery does not reorder rows.
  */
-function limited(r: string, cols: string, from: string, order: string, limit: string, late: string | undefined, rows: number): string {
+function limited(r: string, cols: string, from: string, order: string, limit: string, late: LateCheck | undefined): string {
   if (!late) return `SELECT ${cols} FROM ${from} ORDER BY ${order} LIMIT ${limit}`;
   // the row count as a literal: with a parameter a generic plan assumes 10 % of the matches and may walk the whole
   // table in key order to find a patient's few rows (8 ms instead of 0.1 ms at 2,000 patients); a literal lets the
   // inner plan be chosen for this page size, as the statement without consent is
-  return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} OFFSET 0) ${r} WHERE ${late} LIMIT ${rows}`;
+  return `SELECT * FROM (SELECT ${cols}, ${r}.resource_type, ${r}.id FROM ${from} ORDER BY ${order} ${late.fence}) ${r} WHERE ${late.condition} LIMIT ${late.rows}`;
+}
+
+/** The late condition, the page's row count and the fence of the matches it is checked on (`lateWalk`). */
+interface LateCheck {
+  condition: string;
+  rows: number;
+  fence: string;
+}
+
+function lateOf(sql: SqlParams, input: PageStatementInput): LateCheck | undefined {
+  if (!input.late) return undefined;
+  return { condition: input.late, rows: input.limit, fence: input.lateWalk ? `LIMIT ${sql.p('9223372036854775807', 'bigint')}` : 'OFFSET 0' };
 }
 
 // computed once (a scalar subquery) and sent as text: only the first row's is read
@@ -282,10 +302,11 @@ function indexOrderedPageStatement(sql: SqlParams, input: PageStatementInput): s
       if (reverse) partOrder = [0];
     }
   }
+  const late = lateOf(sql, input);
   const parts: Record<number, string> = {
     0: limited(r, `${r}.rid, ${r}.version_id, ${s}.${ix.col} AS k0${restCols}`, `${ix.table} ${s} JOIN resource ${r} ON ${r}.rid = ${s}.rid
-        WHERE ${valued.join(' AND ')}`, `k0 ${keyed}, ${restOrder}${r}.${ridOrder}`, limit, input.late, input.limit),
-    1: limited(r, `${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}`, `resource ${r} WHERE ${missing.join(' AND ')}`, `${restOrder}${r}.${ridOrder}`, limit, input.late, input.limit),
+        WHERE ${valued.join(' AND ')}`, `k0 ${keyed}, ${restOrder}${r}.${ridOrder}`, limit, late),
+    1: limited(r, `${r}.rid, ${r}.version_id, ${ix.sentinel} AS k0${restCols}`, `resource ${r} WHERE ${missing.join(' AND ')}`, `${restOrder}${r}.${ridOrder}`, limit, late),
   };
   const [a, b] = partOrder;
   const cte = [`pa AS MATERIALIZED (${parts[a]})`];
