@@ -189,7 +189,7 @@ describe('consent searches', () => {
         },
       };
       const bundle = await engine.search(recorder as any, { resourceType, params, strict: true, baseUrl: 'http://hub/fhir', restriction: { consent: facts } } as any);
-      return { marked, ids: (bundle.entry ?? []).map((e: any) => e.resource.id), text };
+      return { marked, ids: (bundle.entry ?? []).map((e: any) => e.resource.id), text, links: bundle.link as { relation: string; url: string }[] };
     };
     const common = await run('Observation', [['status', 'final'], ['_count', '10']]);
     expect(common.marked).toBe(true);
@@ -198,6 +198,9 @@ describe('consent searches', () => {
     // page order until the page is full instead of reading and sorting every match
     expect(common.text).toMatch(/ORDER BY rid ASC LIMIT \$\d+::bigint\) r0 WHERE/);
     expect(common.text).not.toMatch(/OFFSET 0\) r0 WHERE/);
+    // compiled twice (estimated, then written as a walk): the links carry each parameter once
+    const next = new URL(common.links.find((l) => l.relation === 'next')!.url);
+    expect(next.searchParams.getAll('status')).toEqual(['final']);
     const matches = nodes(await genericPlan(common.text)).find((n) => n['Node Type'] === 'Subquery Scan' && n.Alias === 'r0')!;
     expect(matches).toBeDefined();
     expect(nodes(matches).map((n) => n['Node Type'])).not.toContain('Sort');

@@ -54,11 +54,15 @@ export class PgSearchEngine implements SearchEngine {
     const consent = request.restriction?.consent;
     const out: { candidates?: PageCandidates; anchored?: boolean } = {};
     const filtered = consent ? { ...request, restriction: { ...request.restriction, consent: undefined } } : request;
+    const compiled = { used: parsed.used.length, issues: parsed.issues.length };
     let where = await this.whereClause(q, sql, scope, filtered, parsed, out);
     const consentGeneric = !!consent && (await this.consentPlannedOnce(q, scope, where, sql, parsed, out.anchored));
     if (consentGeneric) {
       // common matches, one plan for every value: the page walks the type in rid order and checks the filters on
-      // each resource (per-row probes) until it is full; a generic plan cannot tell a common value from a rare one
+      // each resource (per-row probes) until it is full; a generic plan cannot tell a common value from a rare one.
+      // Compiled again: what the first compilation recorded (the parameters used, for the links; issues) is undone.
+      parsed.used.length = compiled.used;
+      parsed.issues.length = compiled.issues;
       sql = new SqlParams();
       where = await this.whereClause(q, sql, { ...scope, probe: true }, filtered, parsed, out);
     }
