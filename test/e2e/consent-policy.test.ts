@@ -132,6 +132,27 @@ describe('opt-out base policy', () => {
     });
   });
 
+  it('a resource also in another patient’s compartment follows that patient’s consent too, in a search naming a patient without one', async () => {
+    const named = await create({ resourceType: 'Patient', name: [{ family: 'Consentia', given: ['Named'] }] });
+    const other = await create({ resourceType: 'Patient', name: [{ family: 'Consentia', given: ['Other'] }] });
+    const own = await create({ ...observation('2022-01-01T10:00:00Z'), subject: { reference: `Patient/${named}` } });
+    // performer is a Patient compartment parameter of Observation: this one is in both patients' compartments
+    const shared = await create({ ...observation('2022-02-01T10:00:00Z'), subject: { reference: `Patient/${named}` }, performer: [{ reference: `Patient/${other}` }] });
+    await withConsent(consent(other, { type: 'deny', actor: [actor(B.practitioner)] }), async () => {
+      for (let i = 0; i < 2; i++) {
+        // twice: the first search reads the requester's facts in its statement, the next one decides with kept facts
+        const b = await searchAs(B, `Observation?subject=Patient/${named}`);
+        expect(b).toMatchObject({ total: 1, ids: [`Observation/${own}`] });
+      }
+      expect((await searchAs(B, `Patient/${named}/Observation`)).ids).toEqual([`Observation/${own}`]);
+      expect((await searchAs(B, `Patient?_id=${named}&_revinclude=Observation:subject`)).ids).toEqual([`Patient/${named}`, `Observation/${own}`]);
+      expect((await http('GET', `Observation/${shared}`, undefined, B.headers)).status).toBe(403);
+      // the deny is B's only
+      expect((await searchAs(A, `Observation?subject=Patient/${named}`)).total).toBe(2);
+    });
+    expect((await searchAs(B, `Observation?subject=Patient/${named}`)).total).toBe(2);
+  });
+
   it('provisions outside their period and inactive consents do not apply', async () => {
     const past = consent(patient, { type: 'deny', period: { start: '2001-01-01', end: '2002-01-01' } });
     await withConsent(past, async () => {

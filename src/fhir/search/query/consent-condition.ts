@@ -185,10 +185,13 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
   const k = sql.alias('ck');
   const pt = sql.alias('cp');
   const x = sql.alias('cx');
-  // the patients whose compartment the row is in: those it refers to through a compartment parameter, or itself
+  // the patients whose compartment the row is in: those it refers to through a compartment parameter, or itself;
+  // less the patients the search names that cannot refuse anything to this requester (decided once, not per row)
+  const safe = unrefusing(sql, f, facts);
+  const notSafe = (col: string) => (safe ? ` AND NOT (${col} = ANY(${safe}))` : '');
   const patients = [
-    ...(refPids.length ? [`SELECT ${k}.tid FROM sp_reference ${k} WHERE ${k}.rid = ${r}.rid AND ${pidIn(sql, k, refPids)} AND ${k}.rtype = 'Patient'`] : []),
-    ...(inCompartment.includes('Patient') ? [`SELECT ${r}.id WHERE ${r}.resource_type = 'Patient'`] : []),
+    ...(refPids.length ? [`SELECT ${k}.tid FROM sp_reference ${k} WHERE ${k}.rid = ${r}.rid AND ${pidIn(sql, k, refPids)} AND ${k}.rtype = 'Patient'${notSafe(`${k}.tid`)}`] : []),
+    ...(inCompartment.includes('Patient') ? [`SELECT ${r}.id WHERE ${r}.resource_type = 'Patient'${notSafe(`${r}.id`)}`] : []),
   ];
   const notBtg = facts.live || facts.breakGlassPatients.length ? `NOT (${pt}.id = ANY(${f.breakGlass})) AND ` : '';
   const refuses = facts.live ? `v.d >= v.p AND (v.d > 0 OR ${f.optIn})` : facts.base === 'opt-out' ? 'v.d >= v.p AND v.d > 0' : 'v.d >= v.p';
@@ -204,6 +207,26 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
   }
   if (inCompartment.length < scope.types.length) cond = `(${typeIn(`${r}.resource_type`, scope.types.filter((t) => !inCompartment.includes(t)))} OR ${cond})`;
   return cond;
+}
+
+/**
+ * Of the patients a search names, those who cannot refuse this requester anything (a `text[]` expression evaluated
+ * once per statement), or undefined when the search names none. Under opt-out a patient refuses a resource only
+ * through a matching deny provision, and whether any of theirs can match depends on the requester alone for the
+ * dimensions tested here (period of validity, actor, action, purpose: the same tests as the matcher's); when none
+ * can, their rows need no per-row check for them. Under opt-in every patient may refuse (nothing permits by default).
+ * A named patient's resources are by far most of what such a search walks: this spares the per-row decision for
+ * patients without a Consent that concerns this requester.
+ */
+function unrefusing(sql: SqlParams, f: FactsSql, facts: ConsentFacts): string | undefined {
+  const named = facts.live?.patients ?? facts.validated?.patients ?? [];
+  if (!named.length || (!facts.live && facts.base === 'opt-in')) return undefined;
+  const u = sql.alias('cn');
+  const d = sql.alias('cd');
+  return `(SELECT CASE WHEN ${f.optIn} THEN '{}'::text[] ELSE ARRAY(SELECT ${u}.id FROM unnest(${sql.p(named, 'text[]')}) ${u}(id)
+      WHERE NOT EXISTS (SELECT 1 FROM consent_rule ${d} WHERE ${d}.patient_id = ${u}.id AND ${d}.deny AND ${d}.valid_lo <= now() AND ${d}.valid_hi >= now()
+        AND (${d}.actors IS NULL OR ${d}.actors && ${f.actors}) AND (${d}.actions IS NULL OR ${d}.actions && ${f.actions})
+        AND (${d}.purposes IS NULL OR ${d}.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0))) END)::text[]`; // cast: ANY((SELECT ...)) would compare with rows
 }
 
 /**
