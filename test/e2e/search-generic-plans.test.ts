@@ -172,7 +172,7 @@ function nodes(plan: PlanNode): PlanNode[] {
 
 describe('consent searches', () => {
   const facts = { base: 'opt-out', organizations: [], actors: ['Practitioner/generic-plans'], purposes: [], actions: ['access'], breakGlassPatients: [] };
-  it('are planned once when their matches are common, not when rare or anchored on a patient, and find the same', async () => {
+  it('are planned once when their matches are common or anchored on a patient, not when rare, and find the same', async () => {
     const db = new Db(pool, genericPool);
     const engine = new PgSearchEngine(registry);
     const run = async (resourceType: string, params: [string, string][], q: any = db) => {
@@ -212,8 +212,13 @@ describe('consent searches', () => {
     // only searches by token parameters are estimated (a name is a free value, searched once)
     expect((await run('Patient', [['name', 'a']])).marked).toBe(false);
     const patient = (await pool.query(`SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted LIMIT 1`)).rows[0].id;
+    // anchored on a patient: planned once too (its plan reads the patient's rows whatever the patient), but not as
+    // a walk (a generic plan under a bound LIMIT would walk every Observation)
     const anchored = await run('Observation', [['subject', `Patient/${patient}`]]);
-    expect(anchored.marked).toBe(false);
-    expect(anchored.text).toMatch(/OFFSET 0\) r0 WHERE/); // custom plans: a bound LIMIT would make a generic one walk every Observation
+    expect(anchored.marked).toBe(true);
+    expect(anchored.text).toMatch(/OFFSET 0\) r0 WHERE/);
+    const own = nodes(await genericPlan(anchored.text)).find((n) => n['Node Type'] === 'Subquery Scan' && n.Alias === 'r0')!;
+    expect(nodes(own.Plans![0]).map((n) => n['Index Name'])).toContain('sp_reference_target'); // the patient's rows, from the reference index
+    expect((await run('Observation', [['subject', `Patient/${patient}`]], pool)).ids).toEqual(anchored.ids);
   });
 });
