@@ -10,7 +10,7 @@ import { Db, GENERIC_PLAN } from './db.js';
 
 /** Holds what must be closed on shutdown, in order: the pools, then the embedded server. */
 export class DatabaseLifecycle {
-  /** the pool TypeORM opened, and a small one beside it whose connections use generic plans only (`GENERIC_PLAN`) */
+  /** the pool TypeORM opened, and one as large beside it whose connections use generic plans only (`GENERIC_PLAN`) */
   readonly pool: Pool;
   readonly genericPool: Pool;
 
@@ -21,7 +21,9 @@ export class DatabaseLifecycle {
     this.pool = (dataSource.driver as unknown as { master: Pool }).master;
     const PoolClass = this.pool.constructor as new (options: object) => Pool;
     const options = (this.pool as unknown as { options: Record<string, unknown> }).options;
-    this.genericPool = new PoolClass({ ...options, max: Math.max(2, Math.ceil(Number(options.max ?? 20) / 4)), options: `-c ${GENERIC_PLAN}` });
+    // as large as the pool: consent-governed searches anchored on a patient (most of a practitioner's searches) run
+    // there, not only the rarer kinds of statement it was first sized for
+    this.genericPool = new PoolClass({ ...options, options: `-c ${GENERIC_PLAN}` });
     // an idle connection that fails (the server restarted) is dropped and replaced at the next query; without a
     // listener the error event would end the process
     this.genericPool.on('error', () => undefined);
