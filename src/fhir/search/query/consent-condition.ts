@@ -153,12 +153,21 @@ export function validatedContextExpression(sql: SqlParams, facts: ConsentFacts):
 }
 
 /** The deny provisions of these patients that apply to the requester, as JSON `[[patient, consent, provision], ...]`. */
+/**
+ * Whether consent_rule row `c` is a deny provision that applies to the requester now, whatever the resource: its
+ * period, actors, actions and purposes (an undeclared purpose is matched by denies of any purpose), as the matcher
+ * tests them.
+ */
+function denyForRequester(c: string, f: FactsSql): string {
+  return `${c}.deny AND ${c}.valid_lo <= now() AND ${c}.valid_hi >= now()
+          AND (${c}.actors IS NULL OR ${c}.actors && ${f.actors}) AND (${c}.actions IS NULL OR ${c}.actions && ${f.actions})
+          AND (${c}.purposes IS NULL OR ${c}.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0)`;
+}
+
 function denialsExpression(sql: SqlParams, f: FactsSql, patients: string[]): string {
   return `(SELECT COALESCE(json_agg(json_build_array(d.patient_id, d.consent_id, d.provision)), '[]') FROM (
         SELECT c.patient_id, c.consent_id, c.provision FROM consent_rule c
-        WHERE c.patient_id = ANY(${sql.p(patients, 'text[]')}) AND c.deny AND c.valid_lo <= now() AND c.valid_hi >= now()
-          AND (c.actors IS NULL OR c.actors && ${f.actors}) AND (c.actions IS NULL OR c.actions && ${f.actions})
-          AND (c.purposes IS NULL OR c.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0)
+        WHERE c.patient_id = ANY(${sql.p(patients, 'text[]')}) AND ${denyForRequester('c', f)}
           AND NOT (c.patient_id = ANY(${f.breakGlass}))
         ORDER BY c.patient_id, c.depth, c.consent_id, c.provision LIMIT 20) d)`;
 }
@@ -213,8 +222,7 @@ export function consentCondition(sql: SqlParams, registry: SearchParamRegistry, 
  * Of the patients a search names, those who cannot refuse this requester anything (a `text[]` expression evaluated
  * once per statement), or undefined when the search names none. Under opt-out a patient refuses a resource only
  * through a matching deny provision, and whether any of theirs can match depends on the requester alone for the
- * dimensions tested here (period of validity, actor, action, purpose: the same tests as the matcher's); when none
- * can, their rows need no per-row check for them. Under opt-in every patient may refuse (nothing permits by default).
+ * dimensions `denyForRequester` tests; when none can, their rows need no per-row check for them. Under opt-in every patient may refuse (nothing permits by default).
  * A named patient's resources are by far most of what such a search walks: this spares the per-row decision for
  * patients without a Consent that concerns this requester.
  */
@@ -224,9 +232,7 @@ function unrefusing(sql: SqlParams, f: FactsSql, facts: ConsentFacts): string | 
   const u = sql.alias('cn');
   const d = sql.alias('cd');
   return `(SELECT CASE WHEN ${f.optIn} THEN '{}'::text[] ELSE ARRAY(SELECT ${u}.id FROM unnest(${sql.p(named, 'text[]')}) ${u}(id)
-      WHERE NOT EXISTS (SELECT 1 FROM consent_rule ${d} WHERE ${d}.patient_id = ${u}.id AND ${d}.deny AND ${d}.valid_lo <= now() AND ${d}.valid_hi >= now()
-        AND (${d}.actors IS NULL OR ${d}.actors && ${f.actors}) AND (${d}.actions IS NULL OR ${d}.actions && ${f.actions})
-        AND (${d}.purposes IS NULL OR ${d}.purposes && ${f.purposes} OR cardinality(${f.purposes}) = 0))) END)::text[]`; // cast: ANY((SELECT ...)) would compare with rows
+      WHERE NOT EXISTS (SELECT 1 FROM consent_rule ${d} WHERE ${d}.patient_id = ${u}.id AND ${denyForRequester(d, f)})) END)::text[]`; // cast: ANY((SELECT ...)) would compare with rows
 }
 
 /**
